@@ -1,0 +1,33 @@
+// Package mode6 implements the NTP mode 6 control protocol (the protocol
+// of ntpq and ntpstat) in both directions, as pure functions over byte
+// slices: the caller owns sockets, deadlines and clocks.
+//
+// Wire format (SPEC §1): a 12-octet Header (LI, VN, mode 6, R/E/M bits,
+// Opcode, sequence, status word, association id, offset, count), Count
+// octets of data padded with zeros to 4 octets, optionally an
+// authenticator (key id + 16/20 octet MAC) at the 8-aligned end of the
+// data. ParseHeader and Parse decode; Header.Append, AppendRequest and
+// MarshalRequest encode.
+//
+// Server side: ValidateRequest applies the daemons' acceptance rules and
+// returns a Decision (Accept, Drop silently, or Reject with BADFMT).
+// ReplyHeader builds the response template (VN, opcode, sequence and
+// association id echoed, LI = system leap); AppendFragment, EachFragment and
+// Fragment split a response into datagrams of at most MaxFragData (468)
+// octets with the M bit and offsets set; AppendError builds an error
+// response. VarEncoder writes READVAR text with the daemons' exact
+// 72-column line-break rule and final CRLF, without allocating;
+// AppendAssocList writes the READSTAT payload.
+//
+// Client side: Assembler reassembles fragments by offset (out of order,
+// duplicates and overlaps ignored, at most MaxFrags fragments and a size
+// cap), ignoring stray datagrams; a server error becomes a *ServerError
+// whose ErrorCode gives the ntpq-classic and ntpq-sec messages. Tokenize
+// splits variable text into ordered Var items; ParseTimestamp, ParseHex,
+// ParseInt and ParseFloat parse values; ParseAssocList decodes READSTAT.
+//
+// Status words (SPEC §2): SysStatus, PeerStatus and ClockStatus decode and
+// encode the 16-bit words; their String methods give ntpq-classic's rv
+// text ("leap_none, sync_ntp, 1 event, clock_sync"), and Tally, Condition,
+// SelName, PeerEventName and PeerEventListName give the other tables.
+package mode6
