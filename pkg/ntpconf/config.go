@@ -53,6 +53,9 @@ type Pos struct {
 
 func (p Pos) String() string { return p.File + ":" + strconv.Itoa(p.Line) }
 
+// MarshalText renders "file:line" (compact JSON dumps).
+func (p Pos) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
 // Diag is one diagnostic (warning or error) tied to a source position.
 // Its text is "file:line: message".
 type Diag struct {
@@ -178,7 +181,7 @@ type Fudge struct {
 	RefID   string   `json:"refid,omitempty"`
 	Time1   *float64 `json:"time1,omitempty"`
 	Time2   *float64 `json:"time2,omitempty"`
-	Flags   [4]*bool `json:"flags"` // flag1..flag4
+	Flags   [4]*bool `json:"flags,omitzero"` // flag1..flag4
 	Pos     Pos      `json:"pos"`   // first fudge line for this clock
 }
 

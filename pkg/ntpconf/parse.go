@@ -71,7 +71,7 @@ func (o Options) Parse(name string, r io.Reader) (*Config, error) {
 	if o.MaxErrors <= 0 {
 		o.MaxErrors = DefaultMaxErrors
 	}
-	p := &parser{opts: o, cfg: NewConfig()}
+	p := &parser{opts: o, cfg: NewConfig(), seen: map[string]Pos{}}
 	p.file(name, r)
 	p.finish()
 	if len(p.errs) > 0 {
@@ -101,6 +101,7 @@ type parser struct {
 	stack    []string // include chain, top level first
 	includes int
 	stopped  bool
+	seen     map[string]Pos // duplicate detection
 }
 
 func (p *parser) errorf(pos Pos, format string, args ...any) {
