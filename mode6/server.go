@@ -107,47 +107,98 @@ func NumFragments(n int) int {
 }
 
 // AppendFragment appends fragment i (0-based) of the response data to dst,
-// using tmpl for LI, VN, opcode, sequence, status and association id. The
-// fragment holds data[i*468 : min((i+1)*468, len(data))], More is set on all
-// but the last fragment, and the datagram is zero-padded to 4 octets.
-// It panics if i is out of range (see NumFragments).
+// splitting at every 468 octets (see AppendFragmentRange). It panics if i
+// is out of range (see NumFragments).
 func AppendFragment(dst []byte, tmpl Header, data []byte, i int) []byte {
 	n := NumFragments(len(data))
 	if i < 0 || i >= n {
 		panic("mode6: fragment index out of range")
 	}
-	off := i * MaxFragData
+	off := min(i*MaxFragData, len(data))
 	end := min(off+MaxFragData, len(data))
-	if off > end {
-		off = end
-	}
+	return AppendFragmentRange(dst, tmpl, data[off:end], off, i < n-1)
+}
+
+// AppendFragmentRange appends one response datagram to dst carrying chunk
+// (at most 468 octets) at offset off of the whole response, using tmpl for
+// LI, VN, opcode, sequence, status and association id; R is set, E
+// cleared, M = more. The datagram is zero-padded to a multiple of 4.
+func AppendFragmentRange(dst []byte, tmpl Header, chunk []byte, off int, more bool) []byte {
 	h := tmpl
 	h.Mode = Mode
 	h.Response = true
 	h.Error = false
-	h.More = i < n-1
+	h.More = more
 	h.Offset = uint16(off)
-	h.Count = uint16(end - off)
+	h.Count = uint16(len(chunk))
 	dst = h.Append(dst)
-	dst = append(dst, data[off:end]...)
-	for k := pad4(end-off) - (end - off); k > 0; k-- {
+	dst = append(dst, chunk...)
+	for k := pad4(len(chunk)) - len(chunk); k > 0; k-- {
 		dst = append(dst, 0)
 	}
 	return dst
 }
 
-// EachFragment calls send with each datagram of the response in order,
-// building every datagram in buf (grown if needed, reused between calls,
-// so send must not keep the slice). It returns the first error from send,
-// or ErrTooLarge when the data needs more than MaxFrags fragments or does
-// not fit the 16-bit offset field.
-func EachFragment(buf []byte, tmpl Header, data []byte, send func(pkt []byte) error) error {
-	if len(data) > MaxResponse {
-		return fmt.Errorf("%w: %d octets", ErrTooLarge, len(data))
+// checkCuts validates fragment end offsets: ascending, each fragment
+// 1..468 octets, the last one ending at len(data) within 468 octets.
+func checkCuts(n int, cuts []uint16) error {
+	if cuts == nil {
+		if n > MaxResponse {
+			return fmt.Errorf("%w: %d octets", ErrTooLarge, n)
+		}
+		return nil
 	}
-	n := NumFragments(len(data))
-	for i := 0; i < n; i++ {
-		buf = AppendFragment(buf[:0], tmpl, data, i)
+	if len(cuts) >= MaxFrags || n > 0xffff {
+		return fmt.Errorf("%w: %d octets in %d fragments", ErrTooLarge, n, len(cuts)+1)
+	}
+	prev := 0
+	for _, c := range cuts {
+		if int(c) <= prev || int(c)-prev > MaxFragData || int(c) > n {
+			return fmt.Errorf("mode6: bad fragment cut %d (previous %d, length %d)", c, prev, n)
+		}
+		prev = int(c)
+	}
+	if n-prev > MaxFragData {
+		return fmt.Errorf("mode6: last fragment %d octets", n-prev)
+	}
+	return nil
+}
+
+func fragBounds(n int, cuts []uint16, i int) (off, end int, more bool) {
+	if cuts == nil {
+		k := NumFragments(n)
+		off = min(i*MaxFragData, n)
+		return off, min(off+MaxFragData, n), i < k-1
+	}
+	if i > 0 {
+		off = int(cuts[i-1])
+	}
+	if i < len(cuts) {
+		return off, int(cuts[i]), true
+	}
+	return off, n, false
+}
+
+func fragCount(n int, cuts []uint16) int {
+	if cuts == nil {
+		return NumFragments(n)
+	}
+	return len(cuts) + 1
+}
+
+// EachFragmentAt calls send with each datagram of the response in order,
+// building every datagram in buf (grown if needed and reused, so send must
+// not keep the slice). cuts are the text offsets where fragments end
+// (VarEncoder.Cuts); nil splits at every 468 octets (binary data such as
+// READSTAT). It returns the first error from send, ErrTooLarge when more
+// than MaxFrags fragments are needed, or an error for inconsistent cuts.
+func EachFragmentAt(buf []byte, tmpl Header, data []byte, cuts []uint16, send func(pkt []byte) error) error {
+	if err := checkCuts(len(data), cuts); err != nil {
+		return err
+	}
+	for i, k := 0, fragCount(len(data), cuts); i < k; i++ {
+		off, end, more := fragBounds(len(data), cuts, i)
+		buf = AppendFragmentRange(buf[:0], tmpl, data[off:end], off, more)
 		if err := send(buf); err != nil {
 			return err
 		}
@@ -155,19 +206,33 @@ func EachFragment(buf []byte, tmpl Header, data []byte, send func(pkt []byte) er
 	return nil
 }
 
-// Fragment splits a response into datagrams of at most 468 data octets
-// (see AppendFragment); it allocates one backing array for all of them.
-func Fragment(tmpl Header, data []byte) ([][]byte, error) {
-	if len(data) > MaxResponse {
-		return nil, fmt.Errorf("%w: %d octets", ErrTooLarge, len(data))
+// EachFragment is EachFragmentAt with 468-octet splits.
+func EachFragment(buf []byte, tmpl Header, data []byte, send func(pkt []byte) error) error {
+	return EachFragmentAt(buf, tmpl, data, nil, send)
+}
+
+// FragmentAt returns the datagrams of a response (see EachFragmentAt),
+// sharing one backing array.
+func FragmentAt(tmpl Header, data []byte, cuts []uint16) ([][]byte, error) {
+	if err := checkCuts(len(data), cuts); err != nil {
+		return nil, err
 	}
-	n := NumFragments(len(data))
-	backing := make([]byte, 0, n*(HeaderLen+MaxFragData))
-	out := make([][]byte, 0, n)
-	for i := 0; i < n; i++ {
+	k := fragCount(len(data), cuts)
+	backing := make([]byte, 0, k*(HeaderLen+MaxFragData))
+	out := make([][]byte, 0, k)
+	for i := 0; i < k; i++ {
+		off, end, more := fragBounds(len(data), cuts, i)
 		start := len(backing)
-		backing = AppendFragment(backing, tmpl, data, i)
+		backing = AppendFragmentRange(backing, tmpl, data[off:end], off, more)
 		out = append(out, backing[start:len(backing):len(backing)])
 	}
 	return out, nil
+}
+
+// Fragment splits a response into datagrams of exactly 468 data octets
+// (the last one shorter), M set on all but the last, zero-padded to 4.
+// For READVAR text use FragmentAt with VarEncoder.Cuts to split exactly
+// where the reference daemons do.
+func Fragment(tmpl Header, data []byte) ([][]byte, error) {
+	return FragmentAt(tmpl, data, nil)
 }

@@ -26,14 +26,20 @@ const MaxLineLen = 72
 //	data := e.Finish()
 type VarEncoder struct {
 	b     []byte
+	base  int // len(b) at Reset: text offsets are relative to it
 	line  int // L: characters on the current line
 	items int
 	start int // index of the current item's separator (Begin/End)
 	open  bool
+	// Fragment simulation (see Cuts).
+	pkt  int                  // octets in the current fragment
+	ncut int                  // number of cuts
+	cuts [MaxFrags - 1]uint16 // text offsets where a fragment ends
+	big  bool                 // more than MaxFrags fragments or 64 KiB
 }
 
 // Reset starts a new list appended to dst (usually buf[:0]).
-func (e *VarEncoder) Reset(dst []byte) { *e = VarEncoder{b: dst} }
+func (e *VarEncoder) Reset(dst []byte) { *e = VarEncoder{b: dst, base: len(dst)} }
 
 // Len is the number of items written.
 func (e *VarEncoder) Len() int { return e.items }
@@ -78,21 +84,65 @@ func (e *VarEncoder) End() {
 	if e.items == 0 {
 		e.items = 1
 		e.line = len(e.b) - e.start
+		e.place(0, e.line)
 		return
 	}
 	itemLen := len(e.b) - e.start - 2
 	e.line++ // the ','
+	sep := 2
 	if itemLen+e.line+1 >= MaxLineLen {
 		// ", item" -> ",\r\nitem": shift the item right by one octet.
 		e.b = append(e.b, 0)
 		copy(e.b[e.start+3:], e.b[e.start+2:len(e.b)-1])
 		e.b[e.start+1], e.b[e.start+2] = '\r', '\n'
 		e.line = 0
+		sep = 3
 	} else {
 		e.line++
 	}
 	e.line += itemLen
 	e.items++
+	e.place(sep, itemLen)
+}
+
+// place simulates how the daemons (ctl_putdata) pack an item of n octets,
+// preceded by a separator of sep octets, into 468-octet fragments: the
+// separator always fits; while the item plus 3 reserved octets (room for the
+// next separator or the final CRLF) does not fit, the fragment is filled up
+// with as much of the item as fits and sent. So a fragment is cut inside
+// an item at exactly 468 octets, or right after an item that left fewer than
+// 3 octets free.
+func (e *VarEncoder) place(sep, n int) {
+	e.pkt += sep
+	pos := len(e.b) - n - e.base // text offset of the item
+	for n+3+e.pkt > MaxFragData {
+		cur := min(n, MaxFragData-e.pkt)
+		pos += cur
+		n -= cur
+		e.cut(pos)
+	}
+	e.pkt += n
+}
+
+func (e *VarEncoder) cut(pos int) {
+	e.pkt = 0
+	if e.ncut >= len(e.cuts) || pos > 0xffff {
+		e.big = true
+		return
+	}
+	e.cuts[e.ncut] = uint16(pos)
+	e.ncut++
+}
+
+// Cuts returns the text offsets at which the reference daemons would end
+// each fragment but the last (pass to FragmentAt/EachFragmentAt for
+// byte-identical datagrams); ErrTooLarge if the text needs more than
+// MaxFrags fragments. The slice aliases the encoder.
+func (e *VarEncoder) Cuts() ([]uint16, error) {
+	if e.big {
+		return nil, ErrTooLarge
+	}
+	return e.cuts[:e.ncut], nil
 }
 
 // Raw writes name=value with the value as given.
@@ -218,12 +268,14 @@ func AppendFixed(dst []byte, v float64, decimals int) []byte {
 	return strconv.AppendFloat(dst, v, 'f', decimals, 64)
 }
 
-// Var is one item of a variable list: the name and the raw value text as
-// sent (quotes kept, surrounding white space removed). Bare items without
+// Var is one item of a variable list: the name and the value text as sent
+// (quotes kept; Value has surrounding white space removed, RawValue only
+// the trailing white space, e.g. classic's "filtdelay= 0.01 ..."). Bare items without
 // '=' have HasValue false.
 type Var struct {
 	Name     string
-	Value    string
+	Value    string // trimmed value
+	RawValue string // value as sent: leading blanks kept, trailing blanks/CRLF removed
 	HasValue bool
 }
 
@@ -270,7 +322,8 @@ func Tokenize(data []byte) ([]Var, error) {
 				}
 				i++
 			}
-			v.Value = strings.Trim(string(data[vs:i]), " \t\r\n")
+			v.RawValue = strings.TrimRight(string(data[vs:i]), " \t\r\n")
+			v.Value = strings.TrimLeft(v.RawValue, " \t\r\n")
 		}
 		if v.Name == "" && v.Value == "" {
 			continue
