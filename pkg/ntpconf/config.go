@@ -182,7 +182,7 @@ type Fudge struct {
 	Time1   *float64 `json:"time1,omitempty"`
 	Time2   *float64 `json:"time2,omitempty"`
 	Flags   [4]*bool `json:"flags,omitzero"` // flag1..flag4
-	Pos     Pos      `json:"pos"`   // first fudge line for this clock
+	Pos     Pos      `json:"pos"`            // first fudge line for this clock
 }
 
 // Discard holds the rate limiting parameters of "discard" (used by the

@@ -645,7 +645,7 @@ func parseTrustedKey(p *parser, pos Pos, c *cursor) error {
 		if t.quoted {
 			return fmt.Errorf("trustedkey: expected a key number, got %q", t.s)
 		}
-		s := strings.ReplaceAll(strings.ReplaceAll(t.s, "(", " ( "), ")", " ) ")
+		s := strings.NewReplacer("(", " ( ", ")", " ) ", "...", " ... ").Replace(t.s)
 		words = append(words, strings.Fields(s)...)
 	}
 	if len(words) == 0 {

@@ -107,19 +107,42 @@ type Restrict struct {
 	Pos     Pos      `json:"pos"`
 }
 
-type rentry struct {
-	p     netip.Prefix
-	flags RestrictFlags
+// rtable holds the entries of one address family: a map from masked
+// prefix to flags, and the distinct prefix lengths in use, longest first.
+type rtable struct {
+	bits []int
+	m    map[netip.Prefix]RestrictFlags
+}
+
+func (t *rtable) add(p netip.Prefix, f RestrictFlags) {
+	if t.m == nil {
+		t.m = map[netip.Prefix]RestrictFlags{}
+	}
+	if _, ok := t.m[p]; !ok && !slices.Contains(t.bits, p.Bits()) {
+		t.bits = append(t.bits, p.Bits())
+	}
+	t.m[p] = f // a later identical entry replaces an earlier one
+}
+
+func (t *rtable) lookup(a netip.Addr) RestrictFlags {
+	for _, b := range t.bits {
+		p, _ := a.Prefix(b)
+		if f, ok := t.m[p]; ok {
+			return f
+		}
+	}
+	return 0
 }
 
 // Restrictor answers "which restriction flags apply to this address" with
 // ntpd's semantics: the most specific (longest prefix) matching entry wins;
 // "default" is the /0 entry of its family (of both without -4/-6); a later
 // entry for the same address and mask replaces an earlier one. An address
-// that matches nothing gets no flags. Lookups do not allocate and are safe
-// for concurrent use.
+// that matches nothing gets no flags. A lookup costs one map probe per
+// distinct prefix length in use, does not allocate, and is safe for
+// concurrent use.
 type Restrictor struct {
-	v4, v6 []rentry // most specific first
+	v4, v6 rtable
 }
 
 // NewRestrictor compiles restrict entries. Entries with a host name or
@@ -127,36 +150,27 @@ type Restrictor struct {
 // entries (Prefix set) instead.
 func NewRestrictor(rs []Restrict) *Restrictor {
 	r := &Restrictor{}
-	add := func(list *[]rentry, p netip.Prefix, f RestrictFlags) {
-		for i := range *list {
-			if (*list)[i].p == p {
-				(*list)[i].flags = f
-				return
-			}
-		}
-		*list = append(*list, rentry{p, f})
-	}
 	for _, e := range rs {
 		switch {
 		case e.Default:
 			if e.Family != FamilyV6 {
-				add(&r.v4, netip.PrefixFrom(netip.IPv4Unspecified(), 0), e.Flags)
+				r.v4.add(netip.PrefixFrom(netip.IPv4Unspecified(), 0), e.Flags)
 			}
 			if e.Family != FamilyV4 {
-				add(&r.v6, netip.PrefixFrom(netip.IPv6Unspecified(), 0), e.Flags)
+				r.v6.add(netip.PrefixFrom(netip.IPv6Unspecified(), 0), e.Flags)
 			}
 		case e.Prefix.IsValid():
 			p := e.Prefix.Masked()
 			if p.Addr().Is4() {
-				add(&r.v4, p, e.Flags)
+				r.v4.add(p, e.Flags)
 			} else {
-				add(&r.v6, p, e.Flags)
+				r.v6.add(p, e.Flags)
 			}
 		}
 	}
-	byBits := func(a, b rentry) int { return b.p.Bits() - a.p.Bits() }
-	slices.SortStableFunc(r.v4, byBits)
-	slices.SortStableFunc(r.v6, byBits)
+	desc := func(a, b int) int { return b - a }
+	slices.SortFunc(r.v4.bits, desc)
+	slices.SortFunc(r.v6.bits, desc)
 	return r
 }
 
@@ -164,16 +178,10 @@ func NewRestrictor(rs []Restrict) *Restrictor {
 // are treated as IPv4; zones are ignored.
 func (r *Restrictor) Flags(addr netip.Addr) RestrictFlags {
 	addr = addr.Unmap().WithZone("")
-	list := r.v6
 	if addr.Is4() {
-		list = r.v4
+		return r.v4.lookup(addr)
 	}
-	for i := range list {
-		if list[i].p.Contains(addr) {
-			return list[i].flags
-		}
-	}
-	return 0
+	return r.v6.lookup(addr)
 }
 
 // Restrictor compiles c.Restrictions (numeric and default entries only).
