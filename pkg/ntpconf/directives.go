@@ -282,7 +282,7 @@ func parseRefclock(p *parser, pos Pos, c *cursor) error {
 	p.cfg.Servers = append(p.cfg.Servers, a)
 	if hasFudge {
 		f.Address, f.Unit = a.Address, a.RefclockUnit
-		mergeFudge(p.cfg, f)
+		p.mergeFudge(f)
 	}
 	return nil
 }
@@ -333,12 +333,15 @@ func fudgeOption(f *Fudge, c *cursor) (bool, error) {
 	return true, nil
 }
 
-func mergeFudge(cfg *Config, f Fudge) {
-	old := cfg.FudgeFor(f.Address)
-	if old == nil {
-		cfg.Fudges = append(cfg.Fudges, f)
+// mergeFudge adds f, or merges it into the earlier entry for its clock.
+func (p *parser) mergeFudge(f Fudge) {
+	i, ok := p.fudgeIdx[f.Address]
+	if !ok {
+		p.fudgeIdx[f.Address] = len(p.cfg.Fudges)
+		p.cfg.Fudges = append(p.cfg.Fudges, f)
 		return
 	}
+	old := &p.cfg.Fudges[i]
 	if f.Stratum != nil {
 		old.Stratum = f.Stratum
 	}
@@ -380,7 +383,7 @@ func parseFudge(p *parser, pos Pos, c *cursor) error {
 			return fmt.Errorf("fudge: unknown option %s, expected stratum N, refid ID, time1 X, time2 X or flag1..flag4 0|1", got(c.peek()))
 		}
 	}
-	mergeFudge(p.cfg, f)
+	p.mergeFudge(f)
 	return nil
 }
 

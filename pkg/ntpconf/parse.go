@@ -71,7 +71,7 @@ func (o Options) Parse(name string, r io.Reader) (*Config, error) {
 	if o.MaxErrors <= 0 {
 		o.MaxErrors = DefaultMaxErrors
 	}
-	p := &parser{opts: o, cfg: NewConfig(), seen: map[string]Pos{}}
+	p := &parser{opts: o, cfg: NewConfig(), seen: map[string]Pos{}, fudgeIdx: map[string]int{}}
 	p.file(name, r)
 	p.finish()
 	if len(p.errs) > 0 {
@@ -102,6 +102,7 @@ type parser struct {
 	includes int
 	stopped  bool
 	seen     map[string]Pos // duplicate detection
+	fudgeIdx map[string]int // refclock address -> index in cfg.Fudges
 }
 
 func (p *parser) errorf(pos Pos, format string, args ...any) {
@@ -175,15 +176,14 @@ func (p *parser) line(pos Pos, text string) {
 
 // finish runs checks that need the whole configuration.
 func (p *parser) finish() {
-	for _, f := range p.cfg.Fudges {
-		found := false
-		for _, s := range p.cfg.Servers {
-			if s.IsRefclock && s.Address == f.Address {
-				found = true
-				break
-			}
+	clocks := map[string]bool{}
+	for _, s := range p.cfg.Servers {
+		if s.IsRefclock {
+			clocks[s.Address] = true
 		}
-		if !found {
+	}
+	for _, f := range p.cfg.Fudges {
+		if !clocks[f.Address] {
 			p.warnf(f.Pos, "fudge: refclock %s is not configured by a server line", f.Address)
 		}
 	}

@@ -175,7 +175,8 @@ func NewRestrictor(rs []Restrict) *Restrictor {
 }
 
 // Flags returns the restriction flags for addr. IPv4-mapped IPv6 addresses
-// are treated as IPv4; zones are ignored.
+// are treated as IPv4; zones are ignored. The zero (invalid) Addr matches
+// no entry.
 func (r *Restrictor) Flags(addr netip.Addr) RestrictFlags {
 	addr = addr.Unmap().WithZone("")
 	if addr.Is4() {
@@ -188,9 +189,13 @@ func (r *Restrictor) Flags(addr netip.Addr) RestrictFlags {
 func (c *Config) Restrictor() *Restrictor { return NewRestrictor(c.Restrictions) }
 
 // RestrictFor returns the restriction flags for addr, scanning the entries
-// without allocating. Per-packet code should prefer a compiled Restrictor.
+// without allocating; it agrees with Restrictor.Flags. Per-packet code
+// should prefer a compiled Restrictor.
 func (c *Config) RestrictFor(addr netip.Addr) RestrictFlags {
 	addr = addr.Unmap().WithZone("")
+	if !addr.IsValid() {
+		return 0
+	}
 	best, flags := -1, RestrictFlags(0)
 	for i := range c.Restrictions {
 		e := &c.Restrictions[i]
