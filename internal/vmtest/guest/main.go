@@ -1,0 +1,322 @@
+// Command guest is the /init of the qemu test VM (see package vmtest). It
+// sets the guest's clock wrong on purpose, runs ntpkit's ntpdate or ntpd
+// in-process against a server on the host's loopback (10.0.2.2 through qemu
+// user networking), then measures the guest clock against that server and
+// prints "NTPKIT-VM PASS|FAIL ..." lines and a closing RESULT line on the
+// serial console before powering off.
+//
+// It changes the clock of the machine it runs on, so it refuses to run
+// unless it is PID 1 and the kernel command line holds ntpkit.vmtest=1.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ntpkit/ntpkit/cmd/ntpkit/cli"
+	"github.com/ntpkit/ntpkit/pkg/clock"
+	"github.com/ntpkit/ntpkit/pkg/ntp"
+)
+
+var passed, failed int
+
+func logf(format string, a ...any) { fmt.Printf("NTPKIT-VM "+format+"\n", a...) }
+
+func check(name string, ok bool, format string, a ...any) {
+	if ok {
+		passed++
+		logf("PASS %s: "+format, append([]any{name}, a...)...)
+	} else {
+		failed++
+		logf("FAIL %s: "+format, append([]any{name}, a...)...)
+	}
+}
+
+func main() {
+	if os.Getpid() != 1 {
+		fmt.Fprintln(os.Stderr, "guest: refusing to run: not PID 1 of a test VM (this program changes the system clock)")
+		os.Exit(2)
+	}
+	_ = unix.Mount("proc", "/proc", "proc", 0, "")
+	raw, _ := os.ReadFile("/proc/cmdline")
+	args := parseCmdline(string(raw))
+	if args["ntpkit.vmtest"] != "1" {
+		fmt.Fprintln(os.Stderr, "guest: refusing to run: kernel command line lacks ntpkit.vmtest=1")
+		os.Exit(2)
+	}
+	defer powerOff()
+	defer func() {
+		if r := recover(); r != nil {
+			failed++
+			logf("FAIL panic: %v", r)
+		}
+		logf("RESULT %d passed, %d failed", passed, failed)
+	}()
+	_ = unix.Mount("sysfs", "/sys", "sysfs", 0, "")
+	_ = unix.Mount("tmpfs", "/tmp", "tmpfs", 0, "")
+	logf("INFO init started")
+	if err := setupNet(); err != nil {
+		check("network", false, "%v", err)
+		return
+	}
+	waitClocksource(10 * time.Second)
+	host := args["ntpkit.host"]
+	if host == "" {
+		host = "10.0.2.2"
+	}
+	for _, sc := range strings.Split(args["ntpkit.scenario"], ",") {
+		switch sc {
+		case "date":
+			scenarioDate(host)
+		case "daemon":
+			scenarioDaemon(host)
+		case "":
+		default:
+			check("scenario "+sc, false, "unknown scenario")
+		}
+	}
+}
+
+func parseCmdline(s string) map[string]string {
+	m := map[string]string{}
+	for _, f := range strings.Fields(s) {
+		k, v, _ := strings.Cut(f, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func powerOff() {
+	unix.Sync()
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	os.Exit(0)
+}
+
+// run runs an ntpkit personality in-process and returns its status and
+// output.
+func run(args ...string) (int, string) {
+	var out bytes.Buffer
+	env := &cli.Env{Args: args, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
+	code := cli.Main(env)
+	return code, out.String()
+}
+
+// measure returns the guest clock's offset from the server (positive: the
+// guest is behind), from the lowest-delay of n exchanges.
+func measure(host string, n int) (offset, delay time.Duration, err error) {
+	conn, err := net.Dial("udp", net.JoinHostPort(host, "123"))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close()
+	best := time.Duration(-1)
+	for i := 0; i < n; i++ {
+		req := ntp.Header{Version: 4, Mode: ntp.ModeClient}
+		t1 := time.Now()
+		req.XmitTime = ntp.TimestampFromTime(t1)
+		if _, err := conn.Write(req.Marshal()); err != nil {
+			return 0, 0, err
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 512)
+		k, err := conn.Read(buf)
+		t4 := time.Now()
+		if err != nil {
+			continue
+		}
+		h, err := ntp.ParseHeader(buf[:k])
+		if err != nil || h.OrigTime != req.XmitTime {
+			continue
+		}
+		T1, T4 := ntp.TimestampFromTime(t1), ntp.TimestampFromTime(t4)
+		off := (h.RecvTime.Sub(T1) + h.XmitTime.Sub(T4)) / 2
+		d := T4.Sub(T1) - h.XmitTime.Sub(h.RecvTime)
+		if best < 0 || d < best {
+			best, offset, delay = d, off, d
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if best < 0 {
+		return 0, 0, fmt.Errorf("no answer from %s", host)
+	}
+	return offset, delay, nil
+}
+
+// scenarioDate checks ntpdate's three ways of setting the clock.
+func scenarioDate(host string) {
+	adj := clock.NewLinux()
+	// Plain ntpdate with the clock 3 s fast: |offset| >= 0.5 s, so it steps.
+	tool(adj, host, "date-default-step", 3*time.Second, []string{"ntpdate", host}, "step time server", 0)
+	// -b steps even a small offset.
+	tool(adj, host, "date-b", 200*time.Millisecond, []string{"ntpdate", "-b", host}, "step time server", 0)
+	// -B slews even a large one: right after, the clock is still off; the
+	// kernel amortises at 500 ppm, so 20 ms is gone after 40 s.
+	tool(adj, host, "date-B", 20*time.Millisecond, []string{"ntpdate", "-B", host}, "adjust time server", 45*time.Second)
+}
+
+func tool(adj *clock.Linux, host, name string, wrong time.Duration, argv []string, want string, settle time.Duration) {
+	if err := adj.Step(wrong); err != nil {
+		check(name, false, "set the guest clock %v off: %v", wrong, err)
+		return
+	}
+	before, _, err := measure(host, 4)
+	if err != nil {
+		check(name, false, "measure before: %v", err)
+		return
+	}
+	code, out := run(argv...)
+	logf("INFO %s: %s exited %d: %s", name, strings.Join(argv, " "), code, strings.TrimSpace(out))
+	check(name+"-exit", code == 0 && strings.Contains(out, want), "exit %d, output contains %q", code, want)
+	if settle > 0 {
+		mid, _, _ := measure(host, 4)
+		// A slew is gradual: immediately afterwards most of the error remains.
+		check(name+"-gradual", mid.Abs() > wrong/2, "offset right after slewing is %v (was %v)", mid, before)
+		time.Sleep(settle)
+	}
+	after, delay, err := measure(host, 8)
+	if err != nil {
+		check(name, false, "measure after: %v", err)
+		return
+	}
+	check(name+"-corrected", after.Abs() < 5*time.Millisecond, "offset before %v, after %v (delay %v)", before, after, delay)
+}
+
+// scenarioDaemon gives the guest a real oscillator error of +100 ppm (a
+// longer kernel tick, which the discipline cannot see or reset), a drift file
+// claiming -50 ppm (so the daemon starts with a +50 ppm frequency error) and
+// a clock 0.3 s off, then runs ntpkit's daemon against the host until the
+// kernel reports TIME_OK with the offset under 1 ms and the frequency
+// correction near the -100 ppm that cancels the tick.
+func scenarioDaemon(host string) {
+	adj := clock.NewLinux()
+	if err := adj.SetTick(10001); err != nil {
+		check("daemon-setup", false, "set tick: %v", err)
+		return
+	}
+	_ = adj.Step(300 * time.Millisecond)
+	conf := fmt.Sprintf("server %s iburst minpoll 4 maxpoll 4\ndriftfile /tmp/ntp.drift\n", host)
+	if err := os.WriteFile("/tmp/ntp.conf", []byte(conf), 0o644); err != nil {
+		check("daemon-setup", false, "%v", err)
+		return
+	}
+	_ = os.WriteFile("/tmp/ntp.drift", []byte("-50.000\n"), 0o644)
+	go func() {
+		code, out := run("ntpd", "-n", "-g", "-c", "/tmp/ntp.conf")
+		logf("INFO daemon exited %d: %s", code, strings.TrimSpace(out))
+	}()
+	deadline := time.Now().Add(300 * time.Second)
+	var lastOff time.Duration
+	var state int
+	var freq float64
+	for time.Now().Before(deadline) {
+		time.Sleep(10 * time.Second)
+		off, _, err := measure(host, 4)
+		if err != nil {
+			continue
+		}
+		lastOff = off
+		state, _, _ = adj.State()
+		freq, _ = adj.Frequency()
+		logf("INFO daemon t=%s offset=%v state=%d freq=%.2fppm", time.Until(deadline).Round(time.Second), off, state, freq)
+		if state == unix.TIME_OK && off.Abs() < time.Millisecond && freq > -105 && freq < -95 {
+			break
+		}
+	}
+	check("daemon-time-ok", state == unix.TIME_OK, "kernel state %d", state)
+	check("daemon-offset", lastOff.Abs() < time.Millisecond, "offset %v", lastOff)
+	check("daemon-frequency", freq > -105 && freq < -95, "frequency correction %.2f ppm, want -100 ppm +-5 (tick +100 ppm)", freq)
+}
+
+func loadModules() {
+	ents, err := os.ReadDir("/modules")
+	if err != nil {
+		return
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
+	for _, e := range ents {
+		f, err := os.Open("/modules/" + e.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && err != unix.EEXIST {
+			logf("INFO module %s: %v", e.Name(), err)
+		}
+		f.Close()
+	}
+}
+
+func ifUp(name string, addr, mask net.IP) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if addr != nil {
+		for _, x := range []struct {
+			req uint
+			ip  net.IP
+		}{{unix.SIOCSIFADDR, addr}, {unix.SIOCSIFNETMASK, mask}} {
+			ifr, err := unix.NewIfreq(name)
+			if err != nil {
+				return err
+			}
+			if err := ifr.SetInet4Addr(x.ip.To4()); err != nil {
+				return err
+			}
+			if err := unix.IoctlIfreq(fd, x.req, ifr); err != nil {
+				return fmt.Errorf("%s ioctl %#x: %w", name, x.req, err)
+			}
+		}
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP | unix.IFF_RUNNING)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+func setupNet() error {
+	loadModules()
+	_ = ifUp("lo", nil, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat("/sys/class/net/eth0"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no eth0 after 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := ifUp("eth0", net.IPv4(10, 0, 2, 15), net.IPv4(255, 255, 255, 0)); err != nil {
+		return err
+	}
+	// A default route is not needed: 10.0.2.2 is on the link.
+	return nil
+}
+
+// waitClocksource waits out the tsc-early -> tsc switch a few seconds after
+// boot: a clocksource change clears the kernel's NTP state (pending slews,
+// PLL), which would silently void the slew and discipline checks.
+func waitClocksource(max time.Duration) {
+	t0 := time.Now()
+	for time.Since(t0) < max {
+		b, _ := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+		if cs := strings.TrimSpace(string(b)); cs != "tsc-early" && cs != "" {
+			logf("INFO clocksource %s after %v", cs, time.Since(t0).Round(time.Millisecond))
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
