@@ -440,6 +440,10 @@ func parseRestrict(p *parser, pos Pos, c *cursor) error {
 			r.Host = t.s
 		}
 	}
+	if r.Prefix.IsValid() && r.Prefix.Addr().Is4In6() && r.Prefix.Bits() >= 96 {
+		// lookups unmap IPv4-mapped addresses, so store these as IPv4
+		r.Prefix = netip.PrefixFrom(r.Prefix.Addr().Unmap(), r.Prefix.Bits()-96)
+	}
 	if r.Prefix.IsValid() {
 		addr = r.Prefix.Addr()
 		if r.Family != FamilyAny && familyOf(addr) != r.Family {

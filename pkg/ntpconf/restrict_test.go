@@ -88,6 +88,8 @@ func TestRestrictFamilies(t *testing.T) {
 		{"restrict default noquery\nrestrict default nomodify", RestrictNoModify, RestrictNoModify},
 		{"restrict 0.0.0.0 mask 0.0.0.0 ignore", RestrictIgnore, 0}, // classic spelling of -4 default
 		{"restrict ::/0 ignore", 0, RestrictIgnore},
+		{"restrict ::ffff:192.0.2.0/120 noquery", RestrictNoQuery, 0}, // mapped: stored as IPv4
+		{"restrict ::ffff:192.0.2.1 noquery", RestrictNoQuery, 0},
 		{"restrict default ignore\nrestrict 192.0.2.1 mask 255.255.255.255", 0, RestrictIgnore},
 		{"restrict source noquery\nrestrict ntp.example.org noquery", 0, 0}, // not numeric
 	}
