@@ -112,6 +112,12 @@ func inner() error {
 	for r := 0; r < *rounds; r++ {
 		for _, s := range servers {
 			m, err := measure(s, dir)
+			if err == nil && m.disturbed {
+				// Other load competed with this step: measure it once more
+				// and keep the repeat (still flagged if disturbed again).
+				fmt.Fprintf(os.Stderr, "round %d %s: disturbed, repeating\n", r+1, s.name)
+				m, err = measure(s, dir)
+			}
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "round %d %s: %v\n", r+1, s.name, err)
 				continue
