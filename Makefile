@@ -1,0 +1,82 @@
+# ntpkit build, test and release entry points. `make test` is what CI runs
+# (through .ci/run); everything else is a developer convenience.
+
+GO       ?= go
+BIN      ?= bin
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+FUZZTIME ?= 20s
+BENCHTIME ?= 1s
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+CLI      := github.com/ntpkit/ntpkit/cmd/ntpkit/cli
+LDFLAGS  := -s -w -X $(CLI).version=$(VERSION) -X $(CLI).commit=$(COMMIT)
+APPLETS_BIN  := ntpq ntpstat
+APPLETS_SBIN := ntpd ntpdate
+
+.PHONY: all build test fmt-check vet fuzz bench bench-compare docs release-check \
+	install-links install vmtest clean
+
+all: build
+
+## build: bin/ntpkit with version and commit stamped in
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ntpkit ./cmd/ntpkit
+
+## test: gofmt check, go vet, then the whole test suite (live tests included)
+test: fmt-check vet
+	$(GO) test -count=1 -timeout 20m ./...
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+## fuzz: every FuzzXxx target in the repository for FUZZTIME each
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+## bench: the Go benchmarks of every package
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+## bench-compare: ntpkit daemon against the reference daemons (scripts/bench.sh)
+bench-compare: build
+	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; \
+	else echo "bench-compare: scripts/bench.sh not written yet"; fi
+
+## docs: regenerate completions/ and docs/man/
+docs:
+	$(GO) run ./cmd/ntpkit gendocs .
+
+## release-check: validate goreleaser.yaml (downloads goreleaser; slow the first time)
+release-check:
+	$(GO) run github.com/goreleaser/goreleaser/v2@latest check
+
+## install-links: ntpq, ntpstat, ntpdate, ntpd symlinks next to bin/ntpkit
+install-links: build
+	$(BIN)/ntpkit install-links --force $(BIN)
+
+## install: binary, relative symlinks, man pages and completions under DESTDIR/PREFIX
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(BIN)/ntpkit $(DESTDIR)$(PREFIX)/bin/ntpkit
+	for a in $(APPLETS_BIN); do ln -sf ntpkit $(DESTDIR)$(PREFIX)/bin/$$a; done
+	for a in $(APPLETS_SBIN); do ln -sf ../bin/ntpkit $(DESTDIR)$(PREFIX)/sbin/$$a; done
+	install -m 0644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 completions/bash/* $(DESTDIR)$(PREFIX)/share/bash-completion/completions/
+	install -m 0644 completions/zsh/* $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/
+	install -m 0644 completions/fish/* $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/
+
+## vmtest: the qemu VM tests with a real kernel clock, verbosely
+vmtest:
+	$(GO) test -count=1 -v -timeout 30m ./internal/vmtest/...
+
+clean:
+	rm -rf $(BIN) dist
