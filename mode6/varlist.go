@@ -75,6 +75,13 @@ func (e *VarEncoder) Append(p ...byte) { e.b = append(e.b, p...) }
 // AppendString appends raw value text to the open item.
 func (e *VarEncoder) AppendString(s string) { e.b = append(e.b, s...) }
 
+// AppendFixed appends v with the given decimals to the open item (see the
+// package function AppendFixed), e.g. for space-separated filter values.
+func (e *VarEncoder) AppendFixed(v float64, decimals int) { e.b = AppendFixed(e.b, v, decimals) }
+
+// AppendInt appends a decimal integer to the open item.
+func (e *VarEncoder) AppendInt(v int64) { e.b = strconv.AppendInt(e.b, v, 10) }
+
 // End closes the item started by Begin and applies the line-break rule.
 func (e *VarEncoder) End() {
 	if !e.open {
@@ -291,30 +298,30 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 // are skipped; embedded NULs and other octets are kept. It never panics and
 // returns ErrTooManyVar (with the first MaxVars items) on absurd input.
 func Tokenize(data []byte) ([]Var, error) {
+	text := string(data) // one copy; names and values are substrings
 	var out []Var
 	i := 0
-	for i < len(data) {
+	for i < len(text) {
 		// skip separators
-		for i < len(data) && (isSpace(data[i]) || data[i] == ',') {
+		for i < len(text) && (isSpace(text[i]) || text[i] == ',') {
 			i++
 		}
-		if i >= len(data) {
+		if i >= len(text) {
 			break
 		}
 		// name: up to '=' or ','
 		ns := i
-		for i < len(data) && data[i] != '=' && data[i] != ',' {
+		for i < len(text) && text[i] != '=' && text[i] != ',' {
 			i++
 		}
-		name := strings.TrimRight(string(data[ns:i]), " \t\r\n")
-		v := Var{Name: name}
-		if i < len(data) && data[i] == '=' {
+		v := Var{Name: strings.TrimRight(text[ns:i], " \t\r\n")}
+		if i < len(text) && text[i] == '=' {
 			i++
 			v.HasValue = true
 			vs := i
 			inQuote := false
-			for i < len(data) {
-				c := data[i]
+			for i < len(text) {
+				c := text[i]
 				if c == '"' {
 					inQuote = !inQuote
 				} else if c == ',' && !inQuote {
@@ -322,7 +329,7 @@ func Tokenize(data []byte) ([]Var, error) {
 				}
 				i++
 			}
-			v.RawValue = strings.TrimRight(string(data[vs:i]), " \t\r\n")
+			v.RawValue = strings.TrimRight(text[vs:i], " \t\r\n")
 			v.Value = strings.TrimLeft(v.RawValue, " \t\r\n")
 		}
 		if v.Name == "" && v.Value == "" {
@@ -330,6 +337,9 @@ func Tokenize(data []byte) ([]Var, error) {
 		}
 		if len(out) >= MaxVars {
 			return out, fmt.Errorf("%w: more than %d", ErrTooManyVar, MaxVars)
+		}
+		if out == nil {
+			out = make([]Var, 0, 16)
 		}
 		out = append(out, v)
 	}
