@@ -4,12 +4,15 @@ import "strconv"
 
 // Leap indicator values (system status word and packet LI field).
 const (
-	LeapNone    uint8 = 0
-	LeapAddSec  uint8 = 1
-	LeapDelSec  uint8 = 2
-	LeapAlarm   uint8 = 3 // unsynchronised
-	maxNibble         = 15
-	peerFlagMsk       = 0xf8
+	LeapNone   uint8 = 0
+	LeapAddSec uint8 = 1
+	LeapDelSec uint8 = 2
+	LeapAlarm  uint8 = 3 // unsynchronised
+)
+
+const (
+	maxNibble   = 15
+	peerFlagMsk = 0xf8
 )
 
 var leapNames = [4]string{"leap_none", "leap_add_sec", "leap_del_sec", "leap_alarm"}
