@@ -1,0 +1,56 @@
+// Package daemon is ntpkit's NTP daemon (the ntpd personality): it serves
+// time to clients (mode 3 requests answered with mode 4 replies), answers
+// control queries (mode 6, for ntpq and ntpstat), enforces the restrict
+// rules with a bounded per-source MRU table (limited, kod, ignore, noserve,
+// noquery), keeps the drift file, exports Prometheus metrics, and runs a
+// synchronisation Engine.
+//
+// # Structure
+//
+//   - Respond / RespondKiss (reply.go): mode 4 reply building as pure
+//     functions over byte slices; no allocation.
+//   - Control (control.go, vars.go): the mode 6 responder; pure with respect
+//     to a Snapshot of the engine state and a time.
+//   - MRU (mru.go): fixed-capacity source table, O(1) per packet, with the
+//     "discard average/minimum" rate limit and KoD pacing.
+//   - serve_udp.go: the socket loop (one UDP socket per local address,
+//     kernel receive timestamps via SO_TIMESTAMPNS). Only this file knows
+//     about sockets, so the hot path can be replaced (SO_REUSEPORT per core,
+//     recvmmsg) without touching the reply logic.
+//   - Daemon (daemon.go): wires configuration, engine, sockets, drift file,
+//     metrics and logging together; usable in-process from tests.
+//
+// # Engine
+//
+// Synchronisation is behind a small interface so that the upstream engine
+// (package sync and pkg/discipline) can be plugged in without changing the
+// serving code:
+//
+//	type Engine interface {
+//		Run(ctx context.Context) error      // blocks until ctx is done
+//		System() *ntpsync.SystemState       // current snapshot, never nil
+//		Peers() []ntpsync.PeerState         // current associations, immutable
+//	}
+//
+// System and Peers are called from the packet path (System for every mode 3
+// request, both for mode 6 queries) concurrently with Run, so they must be
+// cheap and lock-free: an engine publishes immutable snapshots with
+// atomic.Pointer and swaps them after every update; callers never modify
+// what they get. System's state is served as is: Leap, Stratum (16 or
+// LeapAlarm = unsynchronised; sent as stratum 0 / LI 3 on the wire),
+// Precision, RootDelay, RootDispersion, RefID, RefTime, Poll (tc), MinPoll
+// (mintc), SysPeer (peer=), ClockSource (5 local, 6 NTP), Offset,
+// FrequencyPPM, jitters and the event counter/code of the system status word.
+// Peers are reported in association-id order by mode 6 (READSTAT lists them
+// descending, as the reference daemons do).
+//
+// Daemon builds its engine with Options.NewEngine(EngineParams); the default
+// is NewLocalEngine, which knows only the undisciplined local clock
+// (server 127.127.1.0, fudge stratum N: serves stratum N+1, refid
+// 127.127.1.0, clock source sync_local) and reports other servers as not
+// reachable. EngineParams carries the parsed configuration, the Clock, the
+// Adjuster (nil under --no-adjust: the engine must then never touch the
+// clock), the logger, the frequency read from the drift file, and the -g/-x/-q
+// switches. The daemon writes FrequencyPPM from System() to the drift file
+// periodically and at shutdown.
+package daemon

@@ -1,0 +1,121 @@
+package daemon
+
+import (
+	"net/netip"
+
+	"github.com/ntpkit/ntpkit/pkg/ntp"
+	"github.com/ntpkit/ntpkit/pkg/ntpconf"
+)
+
+// sender transmits one reply datagram to addr.
+type sender interface {
+	send(pkt []byte, to netip.AddrPort) error
+}
+
+// worker is the per-socket (per-goroutine) packet state: reply buffers and
+// the mode 6 responder. It is never shared between goroutines.
+type worker struct {
+	d      *Daemon
+	out    [ntp.HeaderLen]byte
+	ctl    *Control
+	tx     sender
+	to     netip.AddrPort
+	sendFn func([]byte) error
+}
+
+func (d *Daemon) newWorker(tx sender) *worker {
+	w := &worker{d: d, ctl: NewControl(d.opts.Info), tx: tx}
+	w.sendFn = func(b []byte) error { return w.tx.send(b, w.to) }
+	return w
+}
+
+// handlePacket decides what to do with one received datagram and sends
+// the reply, if any. rx is the receive time. It allocates nothing on the
+// mode 3 path.
+func (w *worker) handlePacket(pkt []byte, from netip.AddrPort, rx ntp.Timestamp) {
+	d := w.d
+	m := d.metrics
+	if len(pkt) == 0 {
+		m.drop(0, dropShort)
+		return
+	}
+	mode := pkt[0] & 7
+	flags := d.restrict.Flags(from.Addr())
+	if flags.Has(ntpconf.RestrictIgnore) {
+		m.drop(mode, dropIgnore)
+		return
+	}
+	switch ntp.Mode(mode) {
+	case ntp.ModeClient:
+		w.handleClient(pkt, from, rx, flags)
+	case ntp.ModeControl:
+		w.to = from
+		sys := d.engine.System()
+		snap := Snapshot{Sys: sys, Peers: d.engine.Peers()}
+		out, _ := w.ctl.Handle(pkt, flags, snap, ntp.TimestampFromTime(d.clock.Now()), w.sendFn)
+		switch out {
+		case CtlAnswered:
+			m.packet(mode, outServed)
+		case CtlError:
+			m.packet(mode, outError)
+		case CtlRestricted:
+			m.drop(mode, dropNoQuery)
+		default:
+			m.drop(mode, dropMalformed)
+		}
+	default:
+		m.drop(mode, dropMode)
+	}
+}
+
+func (w *worker) handleClient(pkt []byte, from netip.AddrPort, rx ntp.Timestamp, flags ntpconf.RestrictFlags) {
+	d := w.d
+	m := d.metrics
+	const mode = byte(ntp.ModeClient)
+	vn, _, ok := ClassifyNTP(pkt)
+	if !ok {
+		m.drop(mode, dropShort)
+		return
+	}
+	if vn < ntp.VersionMin || vn > ntp.VersionMax || (flags.Has(ntpconf.RestrictVersion) && vn != ntp.VersionCurrent) {
+		m.drop(mode, dropVersion)
+		return
+	}
+	if flags.Has(ntpconf.RestrictNoServe) {
+		m.drop(mode, dropNoServe)
+		return
+	}
+	limited := flags.Has(ntpconf.RestrictLimited)
+	verdict := RateOK
+	if d.mru != nil && (d.monitor || limited) {
+		now := int64(d.clock.Now().Sub(d.start))
+		verdict = d.mru.Observe(from.Addr(), now, limited, flags.Has(ntpconf.RestrictKOD))
+	}
+	sys := d.engine.System()
+	var n int
+	switch verdict {
+	case RateLimited:
+		m.rateLimited.Add(1)
+		m.drop(mode, dropRateLimited)
+		return
+	case RateKoD:
+		m.rateLimited.Add(1)
+		n, ok = RespondKiss(pkt, rx, ntp.TimestampFromTime(d.clock.Now()), ntp.KissRate, d.minPoll, sys, w.out[:])
+	default:
+		n, ok = Respond(pkt, rx, ntp.TimestampFromTime(d.clock.Now()), sys, w.out[:])
+	}
+	if !ok {
+		m.drop(mode, dropShort)
+		return
+	}
+	if err := w.tx.send(w.out[:n], from); err != nil {
+		m.drop(mode, dropSendError)
+		return
+	}
+	if verdict == RateKoD {
+		m.kodSent.Add(1)
+		m.packet(mode, outKoD)
+		return
+	}
+	m.packet(mode, outServed)
+}
