@@ -9,10 +9,10 @@ import (
 
 // Outcomes of a received packet (label outcome of ntpkit_packets_total).
 const (
-	outServed = iota // answered normally
-	outKoD           // answered with a kiss-o'-death
-	outError         // answered with a mode 6 error response
-	outDropped       // not answered
+	outServed  = iota // answered normally
+	outKoD            // answered with a kiss-o'-death
+	outError          // answered with a mode 6 error response
+	outDropped        // not answered
 	outCount
 )
 
