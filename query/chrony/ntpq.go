@@ -142,7 +142,7 @@ func (p Peer) Delay() float64 {
 
 // Offset is the last sample's offset in seconds with ntpq's sign: positive
 // when the source is ahead of the local clock.
-func (p Peer) Offset() float64 { return -p.Source.Offset }
+func (p Peer) Offset() float64 { return 0 - p.Source.Offset }
 
 // Jitter is the sample standard deviation in seconds (0 when unknown).
 func (p Peer) Jitter() float64 {
