@@ -6,6 +6,8 @@ import (
 )
 
 // Assembler reassembles the fragments of one response on the client side.
+// Create it with NewAssembler, or Reset a zero value (the zero value itself
+// matches a request with opcode 0, sequence 0 and association 0).
 // The caller owns the socket and the deadlines: it feeds every received
 // datagram to Add until Add reports done, or gives up on timeout and calls
 // Err for the reason (ErrIncomplete with the holes).
@@ -87,8 +89,12 @@ func (a *Assembler) Add(p Packet) (done bool, err error) {
 	}
 	off, n := int(h.Offset), int(h.Count)
 	end := off + n
-	if end > a.maxSize {
-		return a.finish(fmt.Errorf("%w: fragment ends at %d, limit %d", ErrTooLarge, end, a.maxSize))
+	limit := a.maxSize
+	if limit <= 0 { // zero Assembler
+		limit = MaxResponse
+	}
+	if end > limit {
+		return a.finish(fmt.Errorf("%w: fragment ends at %d, limit %d", ErrTooLarge, end, limit))
 	}
 	if n == 0 && h.More {
 		a.Ignored++ // an empty non-final fragment carries nothing

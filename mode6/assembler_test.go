@@ -257,6 +257,12 @@ func TestAssembler(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("zero value", func(t *testing.T) {
+		var a Assembler
+		if d, err := a.Add(frag(Header{}, 0, "ok", false)); !d || err != nil || string(a.Data()) != "ok" {
+			t.Fatal(d, err)
+		}
+	})
 	t.Run("reset reuses", func(t *testing.T) {
 		a := NewAssembler(req, 0)
 		a.Add(frag(req, 0, "abc", false))
