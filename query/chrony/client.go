@@ -205,6 +205,11 @@ func (c *Client) Do(ctx context.Context, r Request) ([]byte, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("chronyd at %s: %v: %w", c.addr, r.Command, ctx.Err())
 		}
+		if d, ok := ctx.Deadline(); ok && !deadline.Before(d) {
+			// this attempt waited until the context's deadline (whose
+			// timer may not have fired yet)
+			return nil, fmt.Errorf("chronyd at %s: %v: %w", c.addr, r.Command, context.DeadlineExceeded)
+		}
 		c.opts.Logger.Debug("chronyd: no reply, resending", "addr", c.addr, "command", r.Command.String(), "attempt", attempt)
 		timeout *= 2
 	}

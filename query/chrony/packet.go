@@ -79,8 +79,9 @@ func (r Request) Marshal() ([]byte, error) {
 }
 
 // ParseRequest decodes a request (the counterpart of Marshal, for fake
-// servers and tests). It checks the header and that the packet is at least
-// as long as Marshal makes it.
+// servers and tests). It checks the header and that the command's data is
+// present; whether the padding is long enough is the server's policy
+// (compare with RequestLen).
 func ParseRequest(b []byte) (Request, error) {
 	if len(b) < RequestHeaderLen {
 		return Request{}, fmt.Errorf("chrony: request of %d octets is shorter than its header", len(b))
@@ -93,12 +94,12 @@ func ParseRequest(b []byte) (Request, error) {
 		Attempt:  binary.BigEndian.Uint16(b[6:]),
 		Sequence: binary.BigEndian.Uint32(b[8:]),
 	}
-	n := RequestLen(r.Command)
-	if n == 0 {
+	dataLen, _, ok := requestLayout(r.Command)
+	if !ok {
 		return r, fmt.Errorf("chrony: unsupported %v", r.Command)
 	}
-	if len(b) < n {
-		return r, fmt.Errorf("chrony: %v request of %d octets, want %d", r.Command, len(b), n)
+	if len(b) < RequestHeaderLen+dataLen {
+		return r, fmt.Errorf("chrony: %v request of %d octets, want at least %d", r.Command, len(b), RequestHeaderLen+dataLen)
 	}
 	d := b[RequestHeaderLen:]
 	switch r.Command {

@@ -79,16 +79,20 @@ const (
 // Data lengths (after the reply header) of each reply type.
 const (
 	nSourcesLen    = 4
-	sourceDataLen  = ipAddrLen + 6*2 + 4 + 3*4                                         // 48
-	trackingLen    = 4 + ipAddrLen + 2 + 2 + timespecLen + 9*4                         // 76
-	sourceStatsLen = 4 + ipAddrLen + 3*4 + 5*4                                         // 56
-	ntpDataLen     = 2*ipAddrLen + 2 + 6 + 2*4 + 4 + timespecLen + 5*4 + 4 + 3*4 + 4*4 // 144
+	sourceDataLen  = ipAddrLen + 6*2 + 4 + 3*4                 // 48
+	trackingLen    = 4 + ipAddrLen + 2 + 2 + timespecLen + 9*4 // 76
+	sourceStatsLen = 4 + ipAddrLen + 3*4 + 5*4                 // 56
 	// ntpDataMinLen is the part of NTP_DATA this package decodes (up to
 	// the total good count); it is common to both reply layouts.
-	ntpDataMinLen = 2*ipAddrLen + 2 + 6 + 2*4 + 4 + timespecLen + 5*4 + 4 + 4*4 // 132
-	// ntpData2Len is the longest NTP data reply (RPY_NTP_DATA2); requests
-	// for NTP data are padded to it so old and new daemons both answer.
-	ntpData2Len = ntpDataMinLen + 4*4 + 4*4 // 164
+	ntpDataMinLen = 2*ipAddrLen + 2 + 6 + 2*4 + 4 + timespecLen + 5*4 + 4 + 4*4 // 112
+	// ntpDataLen is RPY_NTP_DATA as chrony 4.3 sends it (three reserved
+	// words follow the counters); requests for it are 152 octets.
+	ntpDataLen = ntpDataMinLen + 3*4 // 124
+	// ntpData2Len is RPY_NTP_DATA2 of newer chronyd (four more timestamp
+	// counters and four reserved words). Requests for NTP data are padded
+	// to this longer reply, which chronyd 4.3 accepts too (it only
+	// refuses requests that are too short).
+	ntpData2Len = ntpDataMinLen + 4*4 + 4*4 // 144
 )
 
 // Status is the status code of a reply.
