@@ -1,0 +1,655 @@
+// Package discipline steers the local clock from offset measurements.
+//
+// The daemon's own loop is not RFC 5905's PLL/FLL but a regression loop in
+// the style of chrony: every correction the loop applies (steps, adjtime
+// slews at the kernel's 500 ppm, frequency changes) is book-kept, so each
+// measured offset can be turned into the phase of the free-running
+// oscillator ("raw" phase). A least-squares line through recent raw phases
+// gives the oscillator's frequency error (the slope) and its phase now (the
+// intercept), both averaged over many samples; the loop then sets the
+// frequency to cancel the slope and slews away the remaining phase error.
+// The number of samples kept adapts with a runs test on the residuals: when
+// they stop looking random (wander, a frequency change) the oldest are
+// dropped.
+//
+// Large phase errors (above 1 ms) are removed faster than adjtime alone can:
+// the slew is shared between adjtime (500 ppm) and a temporary frequency
+// offset using whatever remains of the kernel's ±500 ppm range, ending at a
+// computed instant (see Tick). A 100 ms error at +100 ppm thus takes about
+// 111 s instead of 200 s.
+//
+// Policy constants follow ntpd: offsets above the step threshold (128 ms)
+// are stepped, but only after they persisted for the stepout interval
+// (900 s), which is shortened to max(4 updates, 60 s) when the offsets
+// agree with each other (a real step of the reference, not a spike); before
+// the first correction they are stepped at once. Offsets above the panic
+// threshold (1000 s) are refused with a *PanicError unless PanicOnce (-g)
+// allows the first one. SlewOnly (-x) never steps.
+//
+// With Kernel set the loop hands offsets to the kernel PLL instead
+// (clock.Linux.KernelPLL), as ntpd's "enable kernel" does.
+package discipline
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/ntpkit/ntpkit/pkg/clock"
+	"github.com/ntpkit/ntpkit/pkg/ntp"
+)
+
+// Defaults (ntpd's tinker values).
+const (
+	DefaultStepThreshold  = 128 * time.Millisecond
+	DefaultStepOut        = 900 * time.Second
+	DefaultPanicThreshold = 1000 * time.Second
+	// ShortStepOut is the shortened stepout for a consistent offset (see
+	// package doc).
+	ShortStepOut = 60 * time.Second
+	// fastThreshold is the phase error above which the frequency helps the
+	// adjtime slew.
+	fastThreshold = 1e-3
+	maxPoints     = 64
+	tailSlew      = 1.5e-3 // seconds left to adjtime after a fast slew
+	// poll adaptation (ntpd's PGATE and LIMIT)
+	pgate = 4.0
+	limit = 30
+)
+
+// KernelPLL is implemented by clocks with a kernel phase-locked loop
+// (clock.Linux).
+type KernelPLL interface {
+	KernelPLL(offset time.Duration, timeConstant int) error
+}
+
+// Options configures a Discipline. The zero values mean ntpd's defaults.
+type Options struct {
+	Adjuster clock.Adjuster // required
+	// Kernel hands offsets to the kernel PLL; Adjuster must implement
+	// KernelPLL.
+	Kernel         bool
+	StepThreshold  time.Duration // 0: 128 ms
+	StepOut        time.Duration // 0: 900 s
+	PanicThreshold time.Duration // 0: 1000 s; negative: no panic check
+	PanicOnce      bool          // -g: allow one correction above the panic threshold
+	SlewOnly       bool          // -x: never step
+	// StartStep is the start-up step threshold (see StartUp); 0: 1 ms,
+	// negative: no start-up step.
+	StartStep time.Duration
+	// InitialFrequency is the drift-file value in ppm; nil leaves the
+	// adjuster's current frequency in place.
+	InitialFrequency *float64
+	MinPoll, MaxPoll int8 // time constant bounds (log2 s); 0: 6 and 10
+	Logger           *slog.Logger
+}
+
+// Action is what an update did to the clock.
+type Action int
+
+const (
+	Ignored Action = iota // stale sample (taken before a step)
+	Slewed                // phase slewed, frequency adjusted
+	Stepped               // clock stepped
+	Spike                 // above the step threshold but inside stepout: held
+	Kernel                // handed to the kernel PLL
+)
+
+func (a Action) String() string {
+	return [...]string{"ignored", "slewed", "stepped", "spike", "kernel"}[a]
+}
+
+// PanicError is returned for an offset above the panic threshold. The daemon
+// exits with its message, like ntpd.
+type PanicError struct {
+	Offset    time.Duration
+	Threshold time.Duration
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("time correction of %.0f s exceeds sanity limit (%.0f s); set clock manually to the correct UTC time or run with -g",
+		math.Abs(e.Offset.Seconds()), e.Threshold.Seconds())
+}
+
+// ErrPanic matches any *PanicError with errors.Is.
+var ErrPanic = errors.New("discipline: panic threshold exceeded")
+
+// Is makes errors.Is(err, ErrPanic) true.
+func (e *PanicError) Is(target error) bool { return target == ErrPanic }
+
+// Mark is the bookkeeping state at the instant a sample was taken; take it
+// with Discipline.Mark when the reply arrives and pass it back with the
+// sample.
+type Mark struct {
+	epoch int
+	p     float64 // total correction applied so far (s)
+	ok    bool
+}
+
+// Sample is one offset measurement (remote minus local, as NTP's theta).
+type Sample struct {
+	Time   time.Time     // local clock time of the measurement
+	Offset time.Duration // theta
+	Mark   Mark
+	Jitter time.Duration // optional: the source's jitter
+	// Error is the estimated standard error of Offset (e.g. from the
+	// sample's delay above the minimum); it weights the regression. Zero
+	// means 100 us.
+	Error time.Duration
+}
+
+// Result describes what an update did.
+type Result struct {
+	Action Action
+	Offset time.Duration // the (projected) offset acted on
+}
+
+// State is the loop's view for system variables.
+type State struct {
+	Offset       time.Duration // last offset acted on
+	FrequencyPPM float64       // frequency correction excluding a temporary fast slew
+	Jitter       time.Duration // clk_jitter: RMS of the regression residuals
+	WanderPPM    float64       // clk_wander: RMS of frequency changes
+	Poll         int8          // time constant (log2 s) suggested for polling
+	Updates      int
+	Synchronized bool // corrected at least once since start or the last step
+}
+
+type point struct {
+	t   time.Time
+	rho float64 // raw phase: theta + correction applied at t (s)
+	w   float64 // weight: 1/error^2
+}
+
+// Discipline is the clock discipline. It is not safe for concurrent use; the
+// engine's poll loop owns it.
+type Discipline struct {
+	o   Options
+	adj clock.Adjuster
+	log *slog.Logger
+
+	epoch int
+	// correction bookkeeping
+	pAcc       float64
+	tRef       time.Time
+	freq       float64 // applied frequency correction, s/s
+	slewAmt    float64
+	slewStart  time.Time
+	base       float64   // frequency correction cancelling the oscillator error, s/s
+	assistEnd  time.Time // end of a fast slew's frequency assist; zero: none
+	freqKnown  bool
+	settled    bool
+	points     []point
+	everSet    bool
+	spikeStart time.Time
+	spikeN     int
+	spikeOff   float64
+	state      State
+	wanderVar  float64
+	count      int
+}
+
+// New builds a discipline and applies the initial frequency.
+func New(o Options) (*Discipline, error) {
+	if o.Adjuster == nil {
+		return nil, errors.New("discipline: no adjuster")
+	}
+	if o.StepThreshold == 0 {
+		o.StepThreshold = DefaultStepThreshold
+	}
+	if o.StepOut == 0 {
+		o.StepOut = DefaultStepOut
+	}
+	if o.PanicThreshold == 0 {
+		o.PanicThreshold = DefaultPanicThreshold
+	}
+	if o.StartStep == 0 {
+		o.StartStep = time.Millisecond
+	}
+	if o.MinPoll == 0 {
+		o.MinPoll = 6
+	}
+	if o.MaxPoll == 0 {
+		o.MaxPoll = 10
+	}
+	if o.MaxPoll < o.MinPoll {
+		o.MaxPoll = o.MinPoll
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Kernel {
+		if _, ok := o.Adjuster.(KernelPLL); !ok {
+			return nil, errors.New("discipline: kernel discipline requested but the clock has no kernel PLL")
+		}
+	}
+	d := &Discipline{o: o, adj: o.Adjuster, log: o.Logger}
+	now := d.adj.Now()
+	d.tRef, d.slewStart = now, now
+	if o.InitialFrequency != nil {
+		f := clampPPM(*o.InitialFrequency)
+		if err := d.adj.SetFrequency(f); err != nil {
+			return nil, fmt.Errorf("discipline: restore frequency: %w", err)
+		}
+		d.freq, d.base, d.freqKnown, d.settled = f*1e-6, f*1e-6, true, true
+	} else if f, err := d.adj.Frequency(); err == nil {
+		d.freq, d.base = f*1e-6, f*1e-6
+	}
+	d.state.Poll = o.MinPoll
+	d.state.FrequencyPPM = d.base * 1e6
+	return d, nil
+}
+
+func clampPPM(f float64) float64 {
+	return math.Max(-clock.MaxFrequency, math.Min(clock.MaxFrequency, f))
+}
+
+func drained(amt float64, dt time.Duration) float64 {
+	s := dt.Seconds()
+	if s <= 0 {
+		return 0
+	}
+	return math.Copysign(math.Min(math.Abs(amt), clock.MaxSlewRate*s), amt)
+}
+
+// correction returns the total correction applied up to t in this epoch.
+func (d *Discipline) correction(t time.Time) float64 {
+	return d.pAcc + d.freq*t.Sub(d.tRef).Seconds() + drained(d.slewAmt, t.Sub(d.slewStart))
+}
+
+func (d *Discipline) setFreq(now time.Time, f float64) error {
+	f = clampPPM(f*1e6) * 1e-6
+	if err := d.adj.SetFrequency(f * 1e6); err != nil {
+		return err
+	}
+	d.pAcc += d.freq * now.Sub(d.tRef).Seconds()
+	d.tRef, d.freq = now, f
+	return nil
+}
+
+func (d *Discipline) slew(now time.Time, x float64) error {
+	if err := d.adj.Slew(ntp.DurationFromSeconds(x)); err != nil {
+		return err
+	}
+	d.pAcc += drained(d.slewAmt, now.Sub(d.slewStart))
+	d.slewAmt, d.slewStart = x, now
+	return nil
+}
+
+// Mark returns the bookkeeping state now, to be stored with a sample.
+func (d *Discipline) Mark() Mark {
+	return Mark{epoch: d.epoch, p: d.correction(d.adj.Now()), ok: true}
+}
+
+// Valid reports whether a mark was taken in the current epoch (no step
+// since).
+func (d *Discipline) Valid(m Mark) bool { return m.ok && m.epoch == d.epoch }
+
+// Project converts an offset measured at s.Time (with mark s.Mark) to the
+// offset expected at now, accounting for the corrections applied since and
+// the estimated oscillator frequency. Samples from before a step project to
+// themselves.
+func (d *Discipline) Project(s Sample, now time.Time) time.Duration {
+	if !d.Valid(s.Mark) {
+		return s.Offset
+	}
+	// theta(now) = rho(now) - P(now), rho(now) = rho(t) + base*(now-t)
+	rho := s.Offset.Seconds() + s.Mark.p
+	th := rho + d.base*now.Sub(s.Time).Seconds() - d.correction(now)
+	return ntp.DurationFromSeconds(th)
+}
+
+// SetPollRange sets the bounds of the suggested time constant.
+func (d *Discipline) SetPollRange(minPoll, maxPoll int8) {
+	if maxPoll < minPoll {
+		maxPoll = minPoll
+	}
+	d.o.MinPoll, d.o.MaxPoll = minPoll, maxPoll
+	d.state.Poll = max(minPoll, min(maxPoll, d.state.Poll))
+}
+
+// Update disciplines the clock with one (combined) measurement.
+func (d *Discipline) Update(s Sample) (Result, error) {
+	now := d.adj.Now()
+	if s.Mark.ok && !d.Valid(s.Mark) {
+		return Result{Action: Ignored}, nil
+	}
+	if !s.Mark.ok {
+		s.Mark = d.Mark()
+		s.Time = now
+	}
+	theta := d.Project(s, now)
+	th := theta.Seconds()
+	abs := math.Abs(th)
+
+	if d.o.PanicThreshold > 0 && abs > d.o.PanicThreshold.Seconds() {
+		if !(d.o.PanicOnce && !d.everSet) {
+			return Result{}, &PanicError{Offset: theta, Threshold: d.o.PanicThreshold}
+		}
+	}
+	if abs > d.o.StepThreshold.Seconds() && !d.o.SlewOnly {
+		if d.everSet {
+			if d.spikeN == 0 || math.Abs(th-d.spikeOff) > math.Max(0.1*abs, d.o.StepThreshold.Seconds()/2) {
+				// a new (or different) excursion: start counting
+				if d.spikeN == 0 {
+					d.spikeStart = now
+				}
+				d.spikeN, d.spikeOff = 1, th
+				d.log.Info("offset spike held", "offset", theta)
+				return Result{Action: Spike, Offset: theta}, nil
+			}
+			d.spikeN++
+			dur := now.Sub(d.spikeStart)
+			if dur < d.o.StepOut && (d.spikeN < 4 || dur < ShortStepOut) {
+				return Result{Action: Spike, Offset: theta}, nil
+			}
+		}
+		return d.step(now, theta)
+	}
+	d.spikeN = 0
+
+	if d.o.Kernel {
+		k := d.adj.(KernelPLL)
+		if err := k.KernelPLL(theta, int(d.state.Poll)-4); err != nil {
+			return Result{}, err
+		}
+		if f, err := d.adj.Frequency(); err == nil {
+			d.noteFreq(f * 1e-6)
+		}
+		d.finishUpdate(th, 0)
+		return Result{Action: Kernel, Offset: theta}, nil
+	}
+
+	rho := th + d.correction(now)
+	errS := s.Error.Seconds()
+	if errS <= 0 {
+		errS = 100e-6
+	}
+	errS = math.Max(errS, 1e-7)
+	d.points = append(d.points, point{t: now, rho: rho, w: 1 / (errS * errS)})
+	if len(d.points) > maxPoints {
+		d.points = d.points[len(d.points)-maxPoints:]
+	}
+	fit := d.regress(now)
+	e := th
+	if fit.n >= 6 && fit.span >= 60 {
+		d.settled = true
+	}
+	if fit.n >= 3 && fit.span >= 4 {
+		d.noteFreq(fit.slope)
+		e = fit.intercept - d.correction(now)
+	}
+	if err := d.applyPhase(now, e); err != nil {
+		return Result{}, err
+	}
+	if debugUpdates {
+		println("upd", now.Unix()%100000, int(th*1e6), fit.n, int(fit.span), int(fit.slope*1e9), int(e*1e6), int(errS*1e6))
+	}
+	d.finishUpdate(th, math.Max(fit.sigma, errS))
+	return Result{Action: Slewed, Offset: theta}, nil
+}
+
+func (d *Discipline) noteFreq(f float64) {
+	f = clampPPM(f*1e6) * 1e-6
+	if d.state.Updates > 0 {
+		df := (f - d.base) * 1e6
+		d.wanderVar += (df*df - d.wanderVar) / 4
+	}
+	d.base, d.freqKnown = f, true
+}
+
+func (d *Discipline) finishUpdate(th, sigma float64) {
+	d.everSet = true
+	d.state.Offset = ntp.DurationFromSeconds(th)
+	d.state.FrequencyPPM = d.base * 1e6
+	if sigma > 0 {
+		d.state.Jitter = ntp.DurationFromSeconds(sigma)
+	} else {
+		j := d.state.Jitter.Seconds()
+		d.state.Jitter = ntp.DurationFromSeconds(math.Sqrt(j*j + (th*th-j*j)/4))
+		return
+	}
+	d.state.WanderPPM = math.Sqrt(d.wanderVar)
+	d.state.Updates++
+	d.state.Synchronized = true
+	// ntpd's poll adaptation: lengthen while offsets stay within the jitter
+	jit := math.Max(d.state.Jitter.Seconds(), 1e-6)
+	if math.Abs(th) < pgate*jit {
+		d.count += int(d.state.Poll)
+		if d.count > limit {
+			d.count = limit
+			if d.state.Poll < d.o.MaxPoll {
+				d.state.Poll++
+				d.count = 0
+			}
+		}
+	} else {
+		d.count -= 2 * int(d.state.Poll)
+		if d.count < -limit {
+			d.count = -limit
+			if d.state.Poll > d.o.MinPoll {
+				d.state.Poll--
+				d.count = 0
+			}
+		}
+	}
+}
+
+// applyPhase removes phase error e (seconds; positive: clock behind) and
+// sets the frequency to the base.
+func (d *Discipline) applyPhase(now time.Time, e float64) error {
+	d.assistEnd = time.Time{}
+	if math.Abs(e) <= fastThreshold {
+		if err := d.setFreq(now, d.base); err != nil {
+			return err
+		}
+		return d.slew(now, e)
+	}
+	m := clock.MaxFrequency*1e-6 - math.Abs(d.base) - 1e-6
+	if m <= 0 {
+		if err := d.setFreq(now, d.base); err != nil {
+			return err
+		}
+		return d.slew(now, e)
+	}
+	// The assist ends while adjtime still has tailSlew to remove, so that
+	// the offset is small only once the frequency is back at its base.
+	rate := clock.MaxSlewRate + m
+	dur := (math.Abs(e) - tailSlew) / rate
+	if dur <= 0 {
+		if err := d.setFreq(now, d.base); err != nil {
+			return err
+		}
+		return d.slew(now, e)
+	}
+	if err := d.setFreq(now, d.base+math.Copysign(m, e)); err != nil {
+		return err
+	}
+	if err := d.slew(now, e-math.Copysign(m*dur, e)); err != nil {
+		return err
+	}
+	d.assistEnd = now.Add(ntp.DurationFromSeconds(dur))
+	return nil
+}
+
+// NextTick returns when Tick must be called next (zero: not needed).
+func (d *Discipline) NextTick() time.Time { return d.assistEnd }
+
+// Tick ends a fast slew's frequency assist when its time has come. The
+// engine calls it at NextTick.
+func (d *Discipline) Tick() error {
+	if d.assistEnd.IsZero() {
+		return nil
+	}
+	now := d.adj.Now()
+	if now.Before(d.assistEnd) {
+		return nil
+	}
+	// end exactly at assistEnd: account the overshoot of a late tick
+	late := now.Sub(d.assistEnd).Seconds()
+	extra := (d.freq - d.base) * late
+	d.assistEnd = time.Time{}
+	if err := d.setFreq(now, d.base); err != nil {
+		return err
+	}
+	if math.Abs(extra) > 1e-9 {
+		return d.slew(now, -extra+d.pendingSlew(now))
+	}
+	return nil
+}
+
+func (d *Discipline) pendingSlew(now time.Time) float64 {
+	return d.slewAmt - drained(d.slewAmt, now.Sub(d.slewStart))
+}
+
+func (d *Discipline) step(now time.Time, theta time.Duration) (Result, error) {
+	if err := d.adj.Step(theta); err != nil {
+		return Result{}, err
+	}
+	d.log.Warn("clock stepped", "offset", theta)
+	d.epoch++
+	after := d.adj.Now()
+	d.points = d.points[:0]
+	d.pAcc, d.slewAmt = 0, 0
+	d.tRef, d.slewStart = after, after
+	d.assistEnd = time.Time{}
+	if err := d.setFreq(after, d.base); err != nil {
+		return Result{}, err
+	}
+	d.everSet = true
+	d.spikeN = 0
+	d.state.Offset = theta
+	d.state.Synchronized = false
+	d.state.Poll = d.o.MinPoll
+	d.count = 0
+	return Result{Action: Stepped, Offset: theta}, nil
+}
+
+type fit struct {
+	intercept, slope, sigma, span float64
+	n                             int
+}
+
+// regress fits a line through the raw phases, x relative to now, dropping
+// the oldest points while the residuals fail a runs test.
+func (d *Discipline) regress(now time.Time) fit {
+	for {
+		f := linfit(d.points, now)
+		n := len(d.points)
+		if n <= 6 {
+			return f
+		}
+		runs := 1
+		prev := 0.0
+		for i, p := range d.points {
+			r := p.rho - (f.intercept + f.slope*p.t.Sub(now).Seconds())
+			if i > 0 && (r > 0) != (prev > 0) {
+				runs++
+			}
+			prev = r
+		}
+		exp := float64(n)/2 + 1
+		sd := math.Sqrt(float64(n-1)) / 2
+		if float64(runs) >= exp-2*sd {
+			return f
+		}
+		d.points = d.points[n/4:]
+	}
+}
+
+func linfit(pts []point, now time.Time) fit {
+	n := len(pts)
+	if n == 0 {
+		return fit{}
+	}
+	var sw, sx, sy float64
+	for _, p := range pts {
+		sw += p.w
+		sx += p.w * p.t.Sub(now).Seconds()
+		sy += p.w * p.rho
+	}
+	mx, my := sx/sw, sy/sw
+	var sxx, sxy float64
+	for _, p := range pts {
+		dx := p.t.Sub(now).Seconds() - mx
+		sxx += p.w * dx * dx
+		sxy += p.w * dx * (p.rho - my)
+	}
+	f := fit{n: n, intercept: my, span: pts[n-1].t.Sub(pts[0].t).Seconds()}
+	if n >= 2 && sxx > 0 {
+		f.slope = sxy / sxx
+		f.intercept = my - f.slope*mx
+	}
+	if n >= 3 {
+		var ss float64
+		for _, p := range pts {
+			r := p.rho - (f.intercept + f.slope*p.t.Sub(now).Seconds())
+			ss += p.w * r * r
+		}
+		f.sigma = math.Sqrt(ss / sw * float64(n) / float64(n-2))
+	}
+	return f
+}
+
+// State returns the loop's current values.
+func (d *Discipline) State() State { return d.state }
+
+// Frequency returns the frequency correction in ppm to persist in the drift
+// file.
+func (d *Discipline) Frequency() float64 { return d.base * 1e6 }
+
+// FrequencyKnown reports whether the frequency came from a drift file or a
+// measurement (ntpd writes the drift file only then).
+func (d *Discipline) FrequencyKnown() bool { return d.freqKnown }
+
+// Settled reports whether the frequency is known well (from the drift file,
+// or a regression over at least 6 samples and 60 s). Until then the engine
+// polls faster.
+func (d *Discipline) Settled() bool { return d.settled || d.o.Kernel }
+
+// SetStatus reports synchronisation, the leap warning and the error bounds
+// to the clock (the kernel arms leap seconds from it).
+func (d *Discipline) SetStatus(synced bool, leap ntp.Leap, maxErr, estErr time.Duration) error {
+	if leap == ntp.LeapAlarm {
+		leap = ntp.LeapNone
+	}
+	return d.adj.SetStatus(clock.Status{Synchronized: synced, Leap: leap, MaxError: maxErr, EstError: estErr})
+}
+
+// StartUp is the start-up correction: before the loop has corrected the
+// clock at all, the engine hands it a first estimate (the median of the
+// sources' first replies) and an offset above StartStep is stepped away at
+// once, like ntpdate before ntpd or chrony's makestep, instead of being
+// slewed for minutes. It does nothing once the clock was corrected, under
+// SlewOnly, or below the threshold. The panic threshold applies.
+func (d *Discipline) StartUp(offset time.Duration) (Result, error) {
+	if d.everSet || d.o.SlewOnly || d.o.StartStep < 0 || offset.Abs() <= d.o.StartStep || d.o.Kernel && offset.Abs() <= d.o.StepThreshold {
+		return Result{Action: Ignored}, nil
+	}
+	if d.o.PanicThreshold > 0 && offset.Abs() > d.o.PanicThreshold && !d.o.PanicOnce {
+		return Result{}, &PanicError{Offset: offset, Threshold: d.o.PanicThreshold}
+	}
+	return d.step(d.adj.Now(), offset)
+}
+
+// SetOnce corrects the clock once, like ntpd -q: a step above the step
+// threshold (unless SlewOnly), a slew below. The panic threshold applies
+// unless PanicOnce.
+func (d *Discipline) SetOnce(offset time.Duration) (Result, error) {
+	abs := offset.Abs()
+	if d.o.PanicThreshold > 0 && abs > d.o.PanicThreshold && !d.o.PanicOnce {
+		return Result{}, &PanicError{Offset: offset, Threshold: d.o.PanicThreshold}
+	}
+	if abs > d.o.StepThreshold && !d.o.SlewOnly {
+		return d.step(d.adj.Now(), offset)
+	}
+	now := d.adj.Now()
+	if err := d.slew(now, offset.Seconds()); err != nil {
+		return Result{}, err
+	}
+	d.everSet = true
+	return Result{Action: Slewed, Offset: offset}, nil
+}
+var debugUpdates = false
