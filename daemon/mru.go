@@ -38,10 +38,12 @@ type MRUOptions struct {
 	// When full, the least recently seen source is forgotten.
 	Capacity int
 	// Average is "discard average": log2 seconds of the minimum average
-	// interval between packets of one source (default 3, 8 s).
+	// interval between packets of one source (ntpd's default is 3, 8 s;
+	// here the value is taken as given, 0 meaning 1 s, clamped to 0..17).
 	Average int
 	// Minimum is "discard minimum": the minimum interval between two
-	// packets of one source, in seconds (default 2).
+	// packets of one source, in seconds (ntpd's default 2; taken as given,
+	// 0 meaning none).
 	Minimum int
 	// Burst is how many packets a fresh source may send back to back
 	// before the average applies (default 8, like ntpd's 8-stage shift).
@@ -56,12 +58,8 @@ func (o *MRUOptions) defaults() {
 	if o.Capacity <= 0 {
 		o.Capacity = 4096
 	}
-	if o.Average < 0 || o.Average > 17 {
-		o.Average = 3
-	}
-	if o.Minimum < 0 {
-		o.Minimum = 2
-	}
+	o.Average = max(0, min(o.Average, 17))
+	o.Minimum = max(0, o.Minimum)
 	if o.Burst <= 0 {
 		o.Burst = 8
 	}
