@@ -84,7 +84,7 @@ type Engine struct {
 	startStepped bool
 	firstOff     map[*assoc]time.Duration
 	firstAt      time.Duration
-	fatal   error
+	fatal        error
 
 	sysSnap   atomic.Pointer[SystemState]
 	peersSnap atomic.Pointer[[]PeerState]
@@ -102,6 +102,10 @@ type dnsResult struct {
 	addrs []netip.Addr
 	err   error
 }
+
+// unsettledPoll is the poll interval of iburst associations while the
+// discipline has not settled its frequency.
+var unsettledPoll = 2 * time.Second
 
 // ErrOnceNoServer is returned by Run in Once mode when ctx ends before any
 // server could be selected.
@@ -345,7 +349,7 @@ func (e *Engine) poll(a *assoc) {
 	d := a.nextPollDelay()
 	if a.burst == 0 && a.cfg.Iburst && e.d != nil && !e.d.Settled() && !e.o.Once {
 		// until the frequency is known, poll every 8 s (see Discipline.Settled)
-		d = min(d, 8*time.Second)
+		d = min(d, unsettledPoll)
 	}
 	if a.burst == 0 {
 		// a little randomisation so that associations do not phase-lock

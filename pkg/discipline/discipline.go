@@ -181,6 +181,7 @@ type Discipline struct {
 	assistEnd  time.Time // end of a fast slew's frequency assist; zero: none
 	freqKnown  bool
 	settled    bool
+	slopeErr   float64
 	points     []point
 	everSet    bool
 	spikeStart time.Time
@@ -374,7 +375,7 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 	}
 	fit := d.regress(now)
 	e := th
-	if fit.n >= 6 && fit.span >= 60 {
+	if fit.n >= settleN && fit.span >= settleSpan {
 		d.settled = true
 	}
 	if fit.n >= 3 && fit.span >= 4 {
@@ -387,6 +388,7 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 	if debugUpdates {
 		println("upd", now.Unix()%100000, int(th*1e6), fit.n, int(fit.span), int(fit.slope*1e9), int(e*1e6), int(errS*1e6))
 	}
+	d.slopeErr = fit.slopeErr
 	d.finishUpdate(th, math.Max(fit.sigma, errS))
 	return Result{Action: Slewed, Offset: theta}, nil
 }
@@ -529,6 +531,7 @@ func (d *Discipline) step(now time.Time, theta time.Duration) (Result, error) {
 
 type fit struct {
 	intercept, slope, sigma, span float64
+	slopeErr                      float64 // standard error of the slope
 	n                             int
 }
 
@@ -589,6 +592,9 @@ func linfit(pts []point, now time.Time) fit {
 			ss += p.w * r * r
 		}
 		f.sigma = math.Sqrt(ss / sw * float64(n) / float64(n-2))
+		if sxx > 0 {
+			f.slopeErr = math.Sqrt(ss / float64(n-2) / sxx)
+		}
 	}
 	return f
 }
@@ -652,4 +658,6 @@ func (d *Discipline) SetOnce(offset time.Duration) (Result, error) {
 	d.everSet = true
 	return Result{Action: Slewed, Offset: offset}, nil
 }
+
 var debugUpdates = false
+var settleN, settleSpan = 6, 60.0

@@ -248,6 +248,9 @@ type Metrics struct {
 	MaxAfter     time.Duration
 	FreqRMSAfter float64 // ppm
 	FreqMaxAfter float64 // ppm
+	// FreqRMSSettled is the RMS frequency error from 60 s after sync on
+	// (the loop's first frequency estimate needs a few samples).
+	FreqRMSSettled float64
 	FalseSel     int     // samples at which a falseticker was selected
 	Steps        int
 	LeapArmed    bool
@@ -399,6 +402,17 @@ func (w *World) Metrics(i int) Metrics {
 			m.FreqMaxAfter = math.Max(m.FreqMaxAfter, math.Abs(s.freq))
 		}
 		m.RMSAfter = dur(math.Sqrt(so / float64(len(after))))
+		var ss float64
+		var ns int
+		for _, s := range after {
+			if s.t >= m.SyncTime+60*time.Second {
+				ss += s.freq * s.freq
+				ns++
+			}
+		}
+		if ns > 0 {
+			m.FreqRMSSettled = math.Sqrt(ss / float64(ns))
+		}
 		m.FreqRMSAfter = math.Sqrt(sf / float64(len(after)))
 	}
 	return m
@@ -407,7 +421,7 @@ func (w *World) Metrics(i int) Metrics {
 func dur(s float64) time.Duration { return time.Duration(s * 1e9) }
 
 // TableHeader is the header line of Metrics.Row.
-const TableHeader = "scenario                      node  sync(s)  rms_all(us) rms_sync(us) max_sync(us) freq_rms(ppm) freq_max(ppm) false steps"
+const TableHeader = "scenario                      node  sync(s)  rms_all(us) rms_sync(us) max_sync(us) freq_rms(ppm) freq_rms60(ppm) freq_max(ppm) false steps"
 
 // Row renders metrics as one table row.
 func (m Metrics) Row(name string, node int) string {
@@ -415,8 +429,8 @@ func (m Metrics) Row(name string, node int) string {
 	if m.SyncTime >= 0 {
 		st = fmt.Sprintf("%.0f", m.SyncTime.Seconds())
 	}
-	return fmt.Sprintf("%-29s %4d %8s %12.1f %12.1f %12.1f %13.4f %13.3f %5d %5d",
-		name, node, st, us(m.RMSAll), us(m.RMSAfter), us(m.MaxAfter), m.FreqRMSAfter, m.FreqMaxAfter, m.FalseSel, m.Steps)
+	return fmt.Sprintf("%-29s %4d %8s %12.1f %12.1f %12.1f %13.4f %15.4f %13.3f %5d %5d",
+		name, node, st, us(m.RMSAll), us(m.RMSAfter), us(m.MaxAfter), m.FreqRMSAfter, m.FreqRMSSettled, m.FreqMaxAfter, m.FalseSel, m.Steps)
 }
 
 func us(d time.Duration) float64 { return float64(d) / 1e3 }
