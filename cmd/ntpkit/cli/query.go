@@ -234,4 +234,3 @@ func terminalWidth(env *Env) int {
 	}
 	return 80
 }
-

@@ -124,4 +124,3 @@ func chronyStatus(ctx context.Context) (query.ChronyStat, error) {
 	}
 	return query.ChronyStat{}, lastErr
 }
-
