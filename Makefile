@@ -11,6 +11,9 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 CLI      := github.com/ntpkit/ntpkit/cmd/ntpkit/cli
 LDFLAGS  := -s -w -X $(CLI).version=$(VERSION) -X $(CLI).commit=$(COMMIT)
+# goreleaser@latest (v2.18+) needs Go >= 1.27.1; with an older Go, pin it:
+#   make release-check GORELEASER=github.com/goreleaser/goreleaser/v2@v2.17.0
+GORELEASER ?= github.com/goreleaser/goreleaser/v2@latest
 APPLETS_BIN  := ntpq ntpstat
 APPLETS_SBIN := ntpd ntpdate
 
@@ -52,7 +55,7 @@ docs:
 
 ## release-check: validate goreleaser.yaml (downloads goreleaser; slow the first time)
 release-check:
-	$(GO) run github.com/goreleaser/goreleaser/v2@latest check
+	$(GO) run $(GORELEASER) check
 
 ## install-links: ntpq, ntpstat, ntpdate, ntpd symlinks next to bin/ntpkit
 install-links: build
