@@ -251,10 +251,10 @@ type Metrics struct {
 	// FreqRMSSettled is the RMS frequency error from 60 s after sync on
 	// (the loop's first frequency estimate needs a few samples).
 	FreqRMSSettled float64
-	FalseSel     int     // samples at which a falseticker was selected
-	Steps        int
-	LeapArmed    bool
-	Err          error
+	FalseSel       int // samples at which a falseticker was selected
+	Steps          int
+	LeapArmed      bool
+	Err            error
 }
 
 // Run runs the scenario to its end. Call it inside a synctest bubble.
