@@ -1,0 +1,356 @@
+//go:build linux
+
+package daemon
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ntpkit/ntpkit/pkg/ntp"
+)
+
+// The Linux hot path: per listen address, one SO_REUSEPORT socket per
+// usable CPU (GOMAXPROCS), so the kernel spreads clients over the sockets by
+// their address hash; per socket, one goroutine that receives up to
+// hotBatch datagrams per recvmmsg call, answers them with the ordinary
+// packet logic (worker.handlePacket: restrict flags, MRU rate limiting,
+// Respond, the mode 6 responder), and sends the replies with one sendmmsg.
+//
+// The goroutine never blocks a thread in a system call: recvmmsg and
+// sendmmsg run with MSG_DONTWAIT inside syscall.RawConn callbacks, and on
+// EAGAIN the callback returns false, so the goroutine parks in the runtime
+// network poller until the socket is ready. This keeps latency low with
+// GOMAXPROCS=1.
+//
+// Receive times are the kernel's (SO_TIMESTAMPNS, parsed from the control
+// message without allocation). The transmit timestamp of every mode 4 reply
+// in a batch is rewritten with one clock reading taken right before the
+// sendmmsg call, so it is as late as it can be. Nothing on the mode 3 path
+// allocates (BenchmarkHotPathLoop).
+
+// hotBatch is the number of datagrams received (and replies sent) per
+// system call.
+const hotBatch = 32
+
+const (
+	hotRecvSize = 2048 // receive buffer per datagram (longer ones are dropped)
+	hotSendSize = 1024 // reply slot; larger replies are sent on their own
+	hotOOBSize  = 64   // room for one SCM_TIMESTAMPNS message
+	sockaddrLen = unix.SizeofSockaddrInet6
+)
+
+// hotSockets is the number of sockets per listen address.
+func hotSockets() int { return max(1, runtime.GOMAXPROCS(0)) }
+
+// listenGroup opens n UDP sockets bound to a with SO_REUSEPORT (when a's
+// port is 0, the first socket picks it and the others join it), each with
+// SO_TIMESTAMPNS when kernelTS. On error it closes what it opened.
+func listenGroup(a netip.AddrPort, n int, kernelTS bool) ([]*net.UDPConn, error) {
+	network := "udp4"
+	if !a.Addr().Unmap().Is4() {
+		network = "udp6"
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			if serr == nil && kernelTS {
+				// Silently do without kernel timestamps when refused.
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("SO_REUSEPORT: %w", serr)
+		}
+		return nil
+	}}
+	var conns []*net.UDPConn
+	addr := a
+	for i := 0; i < max(1, n); i++ {
+		pc, err := lc.ListenPacket(context.Background(), network, addr.String())
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, err
+		}
+		c := pc.(*net.UDPConn)
+		if i == 0 {
+			la := c.LocalAddr().(*net.UDPAddr).AddrPort()
+			addr = netip.AddrPortFrom(a.Addr(), la.Port())
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+// hotConn is the state of one socket's loop. It is used by one goroutine
+// only and is allocated once; every buffer the system calls see lives here.
+type hotConn struct {
+	d    *Daemon
+	w    *worker
+	c    *net.UDPConn
+	rc   syscall.RawConn
+	fam  uint16 // AF_INET or AF_INET6
+	rxTS bool   // kernel timestamps requested
+
+	rmsgs [hotBatch]unix.Mmsghdr
+	riov  [hotBatch]unix.Iovec
+	rname [hotBatch][sockaddrLen]byte
+	roob  [hotBatch][hotOOBSize]byte
+	rbuf  [hotBatch][hotRecvSize]byte
+	rn    int
+	rerr  syscall.Errno
+
+	smsgs [hotBatch]unix.Mmsghdr
+	siov  [hotBatch]unix.Iovec
+	sname [hotBatch][sockaddrLen]byte
+	sbuf  [hotBatch][hotSendSize]byte
+	sn    int // replies queued
+	sdone int // replies already handed to the kernel
+	serr  syscall.Errno
+
+	cur    netip.AddrPort // source of the datagram being handled
+	curRaw int            // its index in rname
+
+	recvFn func(fd uintptr) bool
+	sendFn func(fd uintptr) bool
+}
+
+func newHotConn(d *Daemon, c *net.UDPConn) (*hotConn, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	h := &hotConn{d: d, c: c, rc: rc, fam: unix.AF_INET, rxTS: d.kernelTS}
+	if la, ok := c.LocalAddr().(*net.UDPAddr); ok && !la.AddrPort().Addr().Unmap().Is4() {
+		h.fam = unix.AF_INET6
+	}
+	h.w = d.newWorker(h)
+	for i := range h.rmsgs {
+		h.riov[i].Base = &h.rbuf[i][0]
+		h.riov[i].SetLen(hotRecvSize)
+		m := &h.rmsgs[i].Hdr
+		m.Name = &h.rname[i][0]
+		m.Iov = &h.riov[i]
+		m.SetIovlen(1)
+		m.Control = &h.roob[i][0]
+		h.smsgs[i].Hdr.Name = &h.sname[i][0]
+		h.smsgs[i].Hdr.Iov = &h.siov[i]
+		h.smsgs[i].Hdr.SetIovlen(1)
+		h.siov[i].Base = &h.sbuf[i][0]
+	}
+	h.curRaw = -1
+	h.recvFn = h.recv
+	h.sendFn = h.sendBatch
+	return h, nil
+}
+
+// recv is the RawConn.Read callback: one non-blocking recvmmsg. It returns
+// false (park until readable) only on EAGAIN.
+func (h *hotConn) recv(fd uintptr) bool {
+	for i := range h.rmsgs {
+		h.rmsgs[i].Hdr.Namelen = sockaddrLen
+		h.rmsgs[i].Hdr.SetControllen(hotOOBSize)
+		h.rmsgs[i].Hdr.Flags = 0
+	}
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&h.rmsgs[0])), hotBatch, unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
+		return false
+	}
+	if e == unix.EINTR {
+		h.rn, h.rerr = 0, 0
+		return true
+	}
+	h.rn, h.rerr = int(n), e
+	if e != 0 {
+		h.rn = 0
+	}
+	return true
+}
+
+// sendBatch is the RawConn.Write callback: sendmmsg of the queued replies
+// not yet sent. A datagram the kernel refuses is skipped (counted as a send
+// error) so one bad destination cannot stall the batch.
+func (h *hotConn) sendBatch(fd uintptr) bool {
+	for h.sdone < h.sn {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&h.smsgs[h.sdone])), uintptr(h.sn-h.sdone), unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case e == unix.EAGAIN || e == unix.EWOULDBLOCK:
+			return false
+		case e == unix.EINTR:
+			continue
+		case e != 0:
+			h.serr = e
+			h.d.metrics.drop(h.sbuf[h.sdone][0]&7, dropSendError)
+			h.sdone++
+		default:
+			h.sdone += int(n)
+		}
+	}
+	return true
+}
+
+// send queues one reply (the worker's sender). The transmit timestamp of a
+// mode 4 reply is rewritten at flush time.
+func (h *hotConn) send(pkt []byte, to netip.AddrPort) error {
+	if len(pkt) > hotSendSize {
+		// Not an NTP reply; the slow way, in order.
+		h.flush()
+		_, err := h.c.WriteToUDPAddrPort(pkt, to)
+		return err
+	}
+	if h.sn == hotBatch {
+		h.flush()
+	}
+	i := h.sn
+	copy(h.sbuf[i][:], pkt)
+	h.siov[i].SetLen(len(pkt))
+	nl := h.putSockaddr(&h.sname[i], to)
+	h.smsgs[i].Hdr.Namelen = uint32(nl)
+	h.sn++
+	return nil
+}
+
+// putSockaddr writes to as a raw sockaddr of the socket's family. A reply to
+// the datagram being handled reuses its raw source address (keeping an IPv6
+// scope id).
+func (h *hotConn) putSockaddr(dst *[sockaddrLen]byte, to netip.AddrPort) int {
+	if to == h.cur && h.curRaw >= 0 {
+		*dst = h.rname[h.curRaw]
+		return int(h.rmsgs[h.curRaw].Hdr.Namelen)
+	}
+	clear(dst[:])
+	binary.BigEndian.PutUint16(dst[2:4], to.Port())
+	ip := to.Addr()
+	if h.fam == unix.AF_INET {
+		binary.NativeEndian.PutUint16(dst[0:2], unix.AF_INET)
+		a := ip.Unmap().As4()
+		copy(dst[4:8], a[:])
+		return unix.SizeofSockaddrInet4
+	}
+	binary.NativeEndian.PutUint16(dst[0:2], unix.AF_INET6)
+	a := ip.As16()
+	copy(dst[8:24], a[:])
+	return unix.SizeofSockaddrInet6
+}
+
+// flush stamps the queued mode 4 replies with the current time and sends
+// them.
+func (h *hotConn) flush() {
+	if h.sn == 0 {
+		return
+	}
+	tx := uint64(ntp.TimestampFromTime(h.d.clock.Now()))
+	for i := 0; i < h.sn; i++ {
+		if int(h.siov[i].Len) == ntp.HeaderLen && h.sbuf[i][0]&7 == byte(ntp.ModeServer) {
+			binary.BigEndian.PutUint64(h.sbuf[i][40:48], tx)
+		}
+	}
+	h.sdone = 0
+	if err := h.rc.Write(h.sendFn); err != nil {
+		for ; h.sdone < h.sn; h.sdone++ {
+			h.d.metrics.drop(h.sbuf[h.sdone][0]&7, dropSendError)
+		}
+	}
+	h.sn, h.sdone = 0, 0
+}
+
+// parseSockaddr reads a raw sockaddr_in / sockaddr_in6 without allocating
+// (an IPv6 scope id is not carried into the address; replies reuse the raw
+// form).
+func parseSockaddr(b []byte) (netip.AddrPort, bool) {
+	if len(b) < 2 {
+		return netip.AddrPort{}, false
+	}
+	switch binary.NativeEndian.Uint16(b[0:2]) {
+	case unix.AF_INET:
+		if len(b) < unix.SizeofSockaddrInet4 {
+			return netip.AddrPort{}, false
+		}
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), binary.BigEndian.Uint16(b[2:4])), true
+	case unix.AF_INET6:
+		if len(b) < unix.SizeofSockaddrInet6 {
+			return netip.AddrPort{}, false
+		}
+		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])).Unmap(), binary.BigEndian.Uint16(b[2:4])), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// handleBatch answers the h.rn datagrams just received and sends the
+// replies.
+func (h *hotConn) handleBatch() {
+	d := h.d
+	for i := 0; i < h.rn; i++ {
+		m := &h.rmsgs[i]
+		n := int(m.Len)
+		if m.Hdr.Flags&unix.MSG_TRUNC != 0 || n > hotRecvSize {
+			d.metrics.drop(0, dropShort) // longer than any request we answer
+			continue
+		}
+		from, ok := parseSockaddr(h.rname[i][:min(int(m.Hdr.Namelen), sockaddrLen)])
+		if !ok {
+			continue
+		}
+		var rx ntp.Timestamp
+		ok = false
+		if h.rxTS {
+			rx, ok = kernelRxTime(h.roob[i][:min(int(m.Hdr.Controllen), hotOOBSize)])
+		}
+		if !ok {
+			rx = ntp.TimestampFromTime(d.clock.Now())
+		}
+		h.cur, h.curRaw = from, i
+		h.w.handlePacket(h.rbuf[i][:n], from, rx)
+	}
+	h.cur, h.curRaw = netip.AddrPort{}, -1
+	h.flush()
+}
+
+// serveHot runs the loop on c until it is closed.
+func (d *Daemon) serveHot(ctx context.Context, c *net.UDPConn, local netip.AddrPort) {
+	h, err := newHotConn(d, c)
+	if err != nil {
+		d.log.Warn("hot path unavailable; using the portable loop", "addr", local.String(), "err", err)
+		d.serve(ctx, c, local)
+		return
+	}
+	h.loop(ctx, local)
+}
+
+func (h *hotConn) loop(ctx context.Context, local netip.AddrPort) {
+	for {
+		if err := h.rc.Read(h.recvFn); err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			h.d.log.Debug("receive", "addr", local.String(), "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if h.rerr != 0 {
+			if ctx.Err() != nil {
+				return
+			}
+			h.d.log.Debug("recvmmsg", "addr", local.String(), "err", h.rerr)
+			h.rerr = 0
+			time.Sleep(10 * time.Millisecond) // never spin on a persistent error
+			continue
+		}
+		h.handleBatch()
+	}
+}
