@@ -16,9 +16,8 @@ const ntpEpochOffset = 2208988800
 
 // decimalRound rounds the decimal number text to dec decimals, half away
 // from zero on the decimal digits (how ntpq's l_fp printing rounds). It
-// returns the magnitude text, whether the value is negative (after
-// rounding a value that rounds to zero is not negative) and ok=false if
-// text is not a number.
+// returns the magnitude text, whether the value is negative and ok=false
+// if text is not a number.
 func decimalRound(text string, dec int) (mag string, neg bool, ok bool) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
@@ -53,9 +52,8 @@ func decimalRound(text string, dec int) (mag string, neg bool, ok bool) {
 	if dec > 0 {
 		mag += "." + fp
 	}
-	if strings.Trim(mag, "0.") == "" {
-		neg = false
-	}
+	// The sign is the value's, before rounding: -0.0002 prints as -0.000
+	// (ntpq converts to a signed fixed-point value first); -0 has none.
 	return mag, neg, true
 }
 

@@ -281,3 +281,47 @@ func csvAddrID(a netip.Addr) uint32 {
 	}
 	return ntp.RefIDFromAddr(a).Uint32()
 }
+
+// replayAny renders a capture in the format its chronyc command printed.
+func replayAny(t testing.TB, c capture) string {
+	t.Helper()
+	switch {
+	case strings.HasPrefix(c.Name, "ntpdata"):
+		return replayNTPDataCSV(t, c)
+	case c.Name == "tracking-text":
+		_, rpy := c.Exchanges[0].bytes(t)
+		tr, err := DecodeTracking(rpy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return textTracking(tr)
+	}
+	return replay(t, c)
+}
+
+// textTracking prints a tracking report like chronyc -n tracking.
+func textTracking(t Tracking) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Reference ID    : %08X (%s)\n", t.RefID.Uint32(), t.RefName())
+	fmt.Fprintf(&b, "Stratum         : %d\n", t.Stratum)
+	fmt.Fprintf(&b, "Ref time (UTC)  : %s\n", t.RefTime.UTC().Format("Mon Jan 02 15:04:05 2006"))
+	slow := "fast"
+	if t.CurrentCorrection > 0 {
+		slow = "slow"
+	}
+	fmt.Fprintf(&b, "System time     : %.9f seconds %s of NTP time\n", math.Abs(t.CurrentCorrection), slow)
+	fmt.Fprintf(&b, "Last offset     : %+.9f seconds\n", t.LastOffset)
+	fmt.Fprintf(&b, "RMS offset      : %.9f seconds\n", t.RMSOffset)
+	slow = "fast"
+	if t.FreqPPM < 0 {
+		slow = "slow"
+	}
+	fmt.Fprintf(&b, "Frequency       : %.3f ppm %s\n", math.Abs(t.FreqPPM), slow)
+	fmt.Fprintf(&b, "Residual freq   : %+.3f ppm\n", t.ResidFreqPPM)
+	fmt.Fprintf(&b, "Skew            : %.3f ppm\n", t.SkewPPM)
+	fmt.Fprintf(&b, "Root delay      : %.9f seconds\n", t.RootDelay)
+	fmt.Fprintf(&b, "Root dispersion : %.9f seconds\n", t.RootDispersion)
+	fmt.Fprintf(&b, "Update interval : %.1f seconds\n", t.UpdateInterval)
+	fmt.Fprintf(&b, "Leap status     : %s\n", leapText(t.Leap))
+	return b.String()
+}

@@ -218,16 +218,19 @@ type Tracking struct {
 	RefTime time.Time // time of the last clock update (zero if never)
 	// CurrentCorrection is how far the system clock is behind true time
 	// in seconds (chronyc: "System time: x seconds slow of NTP time" for
-	// positive values, "fast" for negative).
+	// positive values, "fast" for negative; verified live).
 	CurrentCorrection float64
 	LastOffset        float64 // seconds, of the last clock update
 	RMSOffset         float64 // seconds, long-term average offset
-	FreqPPM           float64 // frequency error of the system clock: positive = slow
-	ResidFreqPPM      float64
-	SkewPPM           float64
-	RootDelay         float64 // seconds
-	RootDispersion    float64 // seconds
-	UpdateInterval    float64 // seconds between the last two clock updates
+	// FreqPPM is the rate at which the system clock would drift without
+	// correction: negative means slow (chronyc: "x ppm slow"), positive
+	// fast. Verified against chronyc's text output.
+	FreqPPM        float64
+	ResidFreqPPM   float64
+	SkewPPM        float64
+	RootDelay      float64 // seconds
+	RootDispersion float64 // seconds
+	UpdateInterval float64 // seconds between the last two clock updates
 }
 
 // LocalRefID is the refid chronyd reports when it serves its own clock
