@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"io"
+	"net/netip"
 	stdsync "sync"
 	"time"
 
@@ -34,3 +36,11 @@ func (a *recordingAdjuster) Slew(d time.Duration) error {
 func (a *recordingAdjuster) SetFrequency(float64) error   { return nil }
 func (a *recordingAdjuster) Frequency() (float64, error)  { return 0, nil }
 func (a *recordingAdjuster) SetStatus(clock.Status) error { return nil }
+
+// blockingResolver answers only when the context ends.
+type blockingResolver struct{ fakeResolver }
+
+func (blockingResolver) LookupNetIP(ctx context.Context, _, _ string) ([]netip.Addr, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}

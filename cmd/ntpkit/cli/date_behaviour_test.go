@@ -1,0 +1,292 @@
+package cli
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ntpkit/ntpkit/pkg/clock"
+	"github.com/ntpkit/ntpkit/pkg/ntp"
+	ntpsync "github.com/ntpkit/ntpkit/sync"
+	"github.com/ntpkit/ntpkit/sync/ntptest"
+)
+
+const usageLine = "usage: ntpdate [-46bBdqsuv] [-a key#] [-e delay] [-k file] [-p samples] [-o version#] [-t timeo] server ...\n"
+
+// Without -q the command changes the clock through the injected Adjuster
+// only: step from 0.5 s, slew (with classic's overshoot) below, -b always
+// steps, -B always slews, -d never adjusts.
+func TestDateClockAdjustment(t *testing.T) {
+	cases := []struct {
+		name      string
+		offset    time.Duration
+		args      []string
+		wantStep  bool
+		wantSlew  bool
+		wantVerb  string
+		wantValue time.Duration
+	}{
+		{"big offset steps", 3500 * time.Millisecond, nil, true, false, "step", 3500 * time.Millisecond},
+		{"small offset slews", 100 * time.Millisecond, nil, false, true, "adjust", 150 * time.Millisecond},
+		{"negative small slews", -200 * time.Millisecond, nil, false, true, "adjust", -262500 * time.Microsecond},
+		{"-b steps small", 100 * time.Millisecond, []string{"-b"}, true, false, "step", 100 * time.Millisecond},
+		{"-B slews big", -3500 * time.Millisecond, []string{"-B"}, false, true, "adjust", -3562500 * time.Microsecond},
+		{"-d never adjusts", 3500 * time.Millisecond, []string{"-d"}, false, false, "step", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := ntptest.New(t, ntptest.Config{Offset: c.offset})
+			deps, adj := testDeps(srv.Addr.Port(), fakeResolver{})
+			args := append([]string{"-u", "-p", "1"}, c.args...)
+			r := runDateWith(t, deps, "ntpdate", append(args, "127.0.0.1")...)
+			if r.code != 0 {
+				t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			if !regexp.MustCompile(`ntpdate\[27893\]: ` + c.wantVerb + ` time server 127\.0\.0\.1 offset [+-]\d+\.\d{6} sec\n$`).MatchString(r.stdout) {
+				t.Errorf("stdout %q", r.stdout)
+			}
+			if got := len(adj.Steps) == 1; got != c.wantStep {
+				t.Errorf("steps %v", adj.Steps)
+			}
+			if got := len(adj.Slews) == 1; got != c.wantSlew {
+				t.Errorf("slews %v", adj.Slews)
+			}
+			for _, v := range append(adj.Steps, adj.Slews...) {
+				if d := v - c.wantValue; d > 5*time.Millisecond || d < -5*time.Millisecond {
+					t.Errorf("adjusted by %v, want about %v", v, c.wantValue)
+				}
+			}
+		})
+	}
+}
+
+func TestDateAdjusterFailure(t *testing.T) {
+	srv := ntptest.New(t, ntptest.Config{Offset: 3500 * time.Millisecond})
+	deps, _ := testDeps(srv.Addr.Port(), fakeResolver{})
+	deps.Adjuster = func() (clock.Adjuster, error) { return &failingAdjuster{}, nil }
+	r := runDateWith(t, deps, "ntpdate", "-u", "-p", "1", "127.0.0.1")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "ntpdate[27893]: Can't set time of day: operation not permitted\n") {
+		t.Errorf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+type failingAdjuster struct{ recordingAdjuster }
+
+func (*failingAdjuster) Step(time.Duration) error { return errors.New("operation not permitted") }
+func (*failingAdjuster) Slew(time.Duration) error { return errors.New("operation not permitted") }
+
+// Source port 123 unless -u, -q or -d.
+func TestDateSourcePort(t *testing.T) {
+	cases := []struct {
+		args []string
+		want uint16
+	}{
+		{[]string{"-p", "1"}, 123},
+		{[]string{"-p", "1", "-u"}, 0},
+		{[]string{"-q"}, 0},
+		{[]string{"-d", "-p", "1"}, 0},
+	}
+	for _, c := range cases {
+		srv := ntptest.New(t, ntptest.Config{})
+		deps, _ := testDeps(srv.Addr.Port(), fakeResolver{})
+		var ports []uint16
+		deps.Listen = func(network string, port uint16) (ntpsync.Socket, error) {
+			ports = append(ports, port)
+			return net.ListenUDP(network, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		}
+		r := runDateWith(t, deps, "ntpdate", append(c.args, "127.0.0.1")...)
+		if r.code != 0 || len(ports) != 1 || ports[0] != c.want {
+			t.Errorf("%v: exit %d ports %v, want [%d]\n%s", c.args, r.code, ports, c.want, r.stderr)
+		}
+	}
+}
+
+// Command-line errors print classic's messages and usage; exit 2.
+func TestDateUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{nil, usageLine},
+		{[]string{"-q"}, usageLine},
+		{[]string{"-X", "h"}, "ntpdate: unknown option -X\n" + usageLine},
+		{[]string{"-h"}, "ntpdate: unknown option -h\n" + usageLine},
+		{[]string{"-q", "-p"}, "ntpdate: option requires argument -p\n" + usageLine},
+		{[]string{"-q", "-o"}, "ntpdate: option requires argument -o\n" + usageLine},
+		{[]string{"-p", "9", "x"}, "ntpdate: number of samples (9) is invalid\n" + usageLine},
+		{[]string{"-p", "abc", "x"}, "ntpdate: number of samples (0) is invalid\n" + usageLine},
+		{[]string{"-t", "abc", "x"}, "ntpdate: timeout abc is undecodeable\n" + usageLine},
+		{[]string{"-e", "1.5", "x"}, "ntpdate: encryption delay 1.5 is unlikely\n" + usageLine},
+	}
+	for _, c := range cases {
+		deps, _ := testDeps(123, fakeResolver{})
+		r := runDateWith(t, deps, "ntpdate", c.args...)
+		if r.code != 2 || r.stdout != "" || r.stderr != c.want {
+			t.Errorf("%v: exit %d stdout %q stderr %q, want %q", c.args, r.code, r.stdout, r.stderr, c.want)
+		}
+	}
+}
+
+// Options stop at the first server, as with classic getopt: "-t" after a
+// server is a host name.
+func TestDateOptionsStopAtServer(t *testing.T) {
+	deps, _ := testDeps(123, fakeResolver{})
+	deps.Reachable = func(netip.Addr) bool { return false }
+	r := runDateWith(t, deps, "ntpdate", "-q", "::1", "-t", "1")
+	if !strings.Contains(r.stderr, "Error resolving -t: Name or service not known (-2)\n") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+}
+
+func TestDateAuthNotSupported(t *testing.T) {
+	deps, _ := testDeps(123, fakeResolver{})
+	r := runDateWith(t, deps, "ntpdate", "-q", "-a", "1", "127.0.0.1")
+	if r.code != 1 || !strings.Contains(r.stderr, "ntpdate[27893]: authentication (-a 1) is not supported yet, exiting\n") {
+		t.Errorf("exit %d stderr %q", r.code, r.stderr)
+	}
+}
+
+// Name resolution: classic's messages for each getaddrinfo outcome.
+func TestDateResolution(t *testing.T) {
+	srv := ntptest.New(t, ntptest.Config{Stratum: 3})
+	res := fakeResolver{hosts: map[string][]netip.Addr{"ntp.test": {netip.MustParseAddr("127.0.0.1")}}}
+	deps, _ := testDeps(srv.Addr.Port(), res)
+
+	r := runDateWith(t, deps, "ntpdate", "-q", "ntp.test")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "server 127.0.0.1, stratum 3, offset ") {
+		t.Errorf("by name: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+
+	r = runDateWith(t, deps, "ntpdate", "-q", "nosuch.test")
+	want := "Error resolving nosuch.test: Name or service not known (-2)\n" +
+		"22 Nov 02:19:37 ntpdate[27893]: Can't find host nosuch.test: Name or service not known (-2)\n" +
+		"22 Nov 02:19:37 ntpdate[27893]: no servers can be used, exiting\n"
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("not found: exit %d stderr %q", r.code, r.stderr)
+	}
+
+	r = runDateWith(t, deps, "ntpdate", "-q", "-4", "::1")
+	want = "Error resolving ::1: Address family for hostname not supported (-9)\n" +
+		"22 Nov 02:19:37 ntpdate[27893]: Can't find host ::1: Address family for hostname not supported (-9)\n" +
+		"22 Nov 02:19:37 ntpdate[27893]: no servers can be used, exiting\n"
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("-4 ::1: exit %d stderr %q", r.code, r.stderr)
+	}
+
+	// A failing name server stops at once, even with good servers after it.
+	deps.Resolver = fakeResolver{err: &net.DNSError{Err: "i/o timeout", IsTimeout: true}}
+	r = runDateWith(t, deps, "ntpdate", "-q", "bad.test", "127.0.0.1")
+	want = "Exiting, name server cannot be used: Temporary failure in name resolution (-3)" +
+		"22 Nov 02:19:37 ntpdate[27893]: name server cannot be used: Temporary failure in name resolution (-3)\n"
+	if r.code != 1 || r.stderr != want || r.stdout != "" {
+		t.Errorf("EAI_AGAIN: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// IPv6 servers work like IPv4 ones.
+func TestDateIPv6(t *testing.T) {
+	srv, err := ntptest.Listen("[::1]:0", ntptest.Config{Stratum: 2})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer srv.Close()
+	deps, _ := testDeps(srv.Addr.Port(), fakeResolver{})
+	r := runDateWith(t, deps, "ntpdate", "-q", "::1")
+	if r.code != 0 || !regexp.MustCompile(`^server ::1, stratum 2, offset [+-]0\.\d{6}, delay 0\.\d{5}\n.*adjust time server ::1 offset`).MatchString(r.stdout) {
+		t.Errorf("exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// -d: the trace and the per-server block of classic.ntpdate-q-d.txt, with
+// the measured numbers and timestamps masked.
+func TestDateDebugGoldenShape(t *testing.T) {
+	srv := ntptest.New(t, ntptest.Config{Stratum: 3, Precision: -23, RefID: ntp.RefID{198, 18, 123, 7},
+		RootDelay: 717 * time.Microsecond, RootDisp: 1968 * time.Microsecond})
+	res := fakeResolver{reverse: map[string]string{"127.0.0.1": "localhost"}}
+	deps, adj := testDeps(srv.Addr.Port(), res)
+	deps.ServerPort = srv.Addr.Port()
+	r := runDateWith(t, deps, "ntpdate", "-d", "-t", "1", "127.0.0.1")
+	g := readGolden(t, "classic.ntpdate-q-d.txt")
+	mask := func(s string) string {
+		s = maskStamp(s)
+		s = regexp.MustCompile(`ntpdate\[PID\]: ntpdate .*`).ReplaceAllString(s, "ntpdate[PID]: ntpdate VERSION")
+		s = regexp.MustCompile(`[0-9a-f]{8}\.[0-9a-f]{8}  [A-Z][a-z]{2}, [A-Z][a-z]{2} [ \d]\d \d{4} [ \d]\d:\d\d:\d\d\.\d{3}`).ReplaceAllString(s, "TIMESTAMP")
+		s = regexp.MustCompile(`port \d+`).ReplaceAllString(s, "port N")
+		return regexp.MustCompile(`[+-]?\d+\.\d+`).ReplaceAllString(s, "N")
+	}
+	if mask(r.stdout) != mask(g.stdout) || r.stderr != g.stderr || r.code != 0 {
+		t.Errorf("exit %d\n--- got\n%s--- want\n%s--- stderr %q want %q", r.code, mask(r.stdout), mask(g.stdout), r.stderr, g.stderr)
+	}
+	if len(adj.Steps)+len(adj.Slews) != 0 {
+		t.Errorf("-d touched the clock")
+	}
+}
+
+// -s without a syslog socket falls back to the terminal; with one, only
+// the -q server lines stay on stdout.
+func TestDateSyslog(t *testing.T) {
+	srv := ntptest.New(t, ntptest.Config{Stratum: 3})
+	deps, _ := testDeps(srv.Addr.Port(), fakeResolver{})
+	r := runDateWith(t, deps, "ntpdate", "-s", "-q", "127.0.0.1")
+	if r.code != 0 || !strings.Contains(r.stdout, "ntpdate[27893]: adjust time server 127.0.0.1") {
+		t.Errorf("fallback: %q %q", r.stdout, r.stderr)
+	}
+	var notices strings.Builder
+	var errs []string
+	deps.Syslog = func() (ioWriter, func(string) error, error) {
+		return &notices, func(m string) error { errs = append(errs, m); return nil }, nil
+	}
+	r = runDateWith(t, deps, "ntpdate", "-s", "-q", "127.0.0.1", "127.0.0.1")
+	if r.code != 0 || strings.Contains(r.stdout, "ntpdate[") || !strings.HasPrefix(notices.String(), "adjust time server 127.0.0.1 offset ") {
+		t.Errorf("syslog: stdout %q stderr %q notices %q errs %v", r.stdout, r.stderr, notices.String(), errs)
+	}
+}
+
+// A kiss-o'-death RATE stops polling that server after one request.
+func TestDateKissStopsPolling(t *testing.T) {
+	srv := ntptest.New(t, ntptest.Config{Kiss: "RATE"})
+	deps, _ := testDeps(srv.Addr.Port(), fakeResolver{})
+	r := runDateWith(t, deps, "ntpdate", "-q", "-p", "4", "-t", "1", "127.0.0.1")
+	want := "22 Nov 02:19:37 ntpdate[27893]: 127.0.0.1 rate limit response from server.\n" +
+		"22 Nov 02:19:37 ntpdate[27893]: no server suitable for synchronization found\n"
+	if r.code != 1 || r.stderr != want || srv.Requests() != 1 {
+		t.Errorf("exit %d stderr %q requests %d", r.code, r.stderr, srv.Requests())
+	}
+}
+
+// --json replaces the classic stdout lines with one document.
+func TestDateJSONEndToEnd(t *testing.T) {
+	port := fakeSet(t, map[int]ntptest.Config{1: {Stratum: 3}, 9: {Silent: true}})
+	deps, _ := testDeps(port, fakeResolver{})
+	r := runDateWith(t, deps, "ntpdate", "-q", "-t", "1", "--json", "127.0.0.1", "127.0.0.9")
+	for _, want := range []string{`"chosen": "127.0.0.1"`, `"action": "adjust"`, `"rejected": "no data"`, `"adjusted": false`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("missing %s in\n%s", want, r.stdout)
+		}
+	}
+	if r.code != 0 || strings.Contains(r.stdout, "server 127.0.0.1, stratum") {
+		t.Errorf("exit %d stdout %s", r.code, r.stdout)
+	}
+}
+
+// The whole run is bounded: a resolver that never answers gives up at the
+// deadline with classic's EAI_AGAIN message.
+func TestDateNeverHangs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the run deadline")
+	}
+	deps, _ := testDeps(123, fakeResolver{})
+	deps.Resolver = blockingResolver{}
+	start := time.Now()
+	r := runDateWith(t, deps, "ntpdate", "-q", "-t", "1", "slow.test")
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "Exiting, name server cannot be used: Temporary failure in name resolution (-3)") {
+		t.Errorf("exit %d stderr %q", r.code, r.stderr)
+	}
+	if el := time.Since(start); el > 30*time.Second {
+		t.Errorf("took %v", el)
+	}
+}
