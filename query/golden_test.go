@@ -54,6 +54,11 @@ func readGolden(t testing.TB, name string) Golden {
 		}
 	}
 	rest := s[i+len(stdoutMark):]
+	if strings.Contains(name, ".tty") {
+		// Captured through a pseudo-tty: its output processing turned
+		// every "\n" into "\r\n". The program itself wrote "\n".
+		rest = strings.ReplaceAll(rest, "\r\n", "\n")
+	}
 	if j := strings.Index(rest, stderrMark); j >= 0 {
 		g.Stdout, g.Stderr = rest[:j], rest[j+len(stderrMark):]
 	} else {

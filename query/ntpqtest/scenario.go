@@ -39,6 +39,7 @@ func ParseScenarioFile(path string) (*Scenario, error) {
 //	drop                         answer nothing (noquery)
 //	include FILE                 read FILE (relative to this file) here
 //	sysreset                     forget the system variables read so far
+//	delassoc ID                  forget an association read so far
 //	<other> args...              kept in Meta[other] for the test
 //
 // Values may contain \xNN escapes (raw octets) and the special values
@@ -114,6 +115,18 @@ func (sc *Scenario) parse(r io.Reader, dir string, depth int) error {
 			sc.Drop = true
 		case "sysreset":
 			sc.SysVars = nil
+		case "delassoc":
+			id, err := strconv.ParseUint(rest, 10, 16)
+			if err != nil {
+				return bad("delassoc %q", rest)
+			}
+			for i := range sc.Assocs {
+				if sc.Assocs[i].ID == uint16(id) {
+					sc.Assocs = append(sc.Assocs[:i], sc.Assocs[i+1:]...)
+					break
+				}
+			}
+			cur = nil
 		case "include":
 			if depth > 8 {
 				return bad("include nesting too deep")
