@@ -80,6 +80,9 @@ type Daemon struct {
 	metrics  *Metrics
 	conns    []*net.UDPConn
 	addrs    []netip.AddrPort
+	// siblings[i] are the extra SO_REUSEPORT sockets sharing addrs[i]
+	// (hotpath_linux.go); nil where one socket serves the address.
+	siblings [][]*net.UDPConn
 	metricLn net.Listener
 	kernelTS bool
 	start    time.Time
@@ -230,9 +233,7 @@ func (d *Daemon) MRU() *MRU { return d.mru }
 // Close releases the sockets without running (after a failed New or when
 // Run is never called).
 func (d *Daemon) Close() {
-	for _, c := range d.conns {
-		c.Close()
-	}
+	d.closeConns()
 	if d.metricLn != nil {
 		d.metricLn.Close()
 	}
@@ -251,13 +252,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		engErr <- d.engine.Run(ctx)
 	}()
-	for i, c := range d.conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.serve(ctx, c, d.addrs[i])
-		}()
-	}
+	d.serveAll(ctx, &wg)
 	var srv *http.Server
 	if d.metricLn != nil {
 		mux := http.NewServeMux()
@@ -317,9 +312,7 @@ loop:
 		_ = srv.Shutdown(sctx)
 		c2()
 	}
-	for _, c := range d.conns {
-		c.Close()
-	}
+	d.closeConns()
 	wg.Wait()
 	d.writeDrift()
 	d.log.Info("stopped")
@@ -348,7 +341,7 @@ func (d *Daemon) bind() error {
 		}
 	}
 	for _, a := range addrs {
-		c, err := listenUDP(a, d.kernelTS)
+		c, err := d.listen(a)
 		if err != nil {
 			if explicit {
 				return fmt.Errorf("daemon: listen %s: %w", a, err)

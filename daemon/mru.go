@@ -143,11 +143,18 @@ func (m *MRU) Cap() int { return m.opts.Capacity }
 func (m *MRU) hash(k *[16]byte) int {
 	a := binary.LittleEndian.Uint64(k[:8])
 	b := binary.LittleEndian.Uint64(k[8:])
-	h := (a ^ m.seed) * 0x9e3779b97f4a7c15
-	h ^= h >> 32
-	h = (h ^ b) * 0xc2b2ae3d27d4eb4f
-	h ^= h >> 29
+	h := mix64(mix64(a^m.seed) ^ b)
 	return int(h & uint64(len(m.buckets)-1))
+}
+
+// mix64 is the splitmix64 finaliser: every input bit affects every output bit.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
 
 // Observe records a packet from addr at time now (nanoseconds on any
