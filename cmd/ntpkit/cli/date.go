@@ -140,6 +140,8 @@ func dateUsageError(cmd *cobra.Command, env *Env, msg string) error {
 func classicFlagError(err error) string {
 	s := err.Error()
 	switch {
+	case s == "pflag: help requested": // -h: classic has no such option
+		return "unknown option -h"
 	case strings.HasPrefix(s, "unknown shorthand flag: "):
 		// unknown shorthand flag: 'X' in -X
 		if i := strings.Index(s, "'"); i >= 0 && len(s) > i+1 {
