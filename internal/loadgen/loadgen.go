@@ -60,7 +60,7 @@ var ErrRemote = errors.New("loadgen: refusing a non-loopback target (use --allow
 // rides in the low 20 bits of the transmit timestamp's fraction (a 1 us
 // blur, irrelevant for the measurement) and indexes this ring.
 type slot struct {
-	sentNs atomic.Int64 // monotonic send time, 0 when free
+	sentNs atomic.Int64 // wall-clock send time (Unix ns), 0 when free
 	xmt    atomic.Uint64
 }
 
@@ -70,6 +70,13 @@ const ringSize = 1 << ringBits
 type sample struct{ rtt, proc, age time.Duration }
 
 // Run performs one run.
+//
+// Requests are sent in batches (sendmmsg on Linux), round robin over the
+// source sockets, and their send time is read right before the batch is
+// handed to the kernel. Replies are received in batches (recvmmsg) with the
+// kernel's receive timestamp (SO_TIMESTAMPNS), which is the T4 of both the
+// round trip and T4-T3: the generator's own wake-up delay is not part of
+// the server's figures.
 func Run(ctx context.Context, c Config) (Result, error) {
 	var res Result
 	if !c.Server.Addr().IsLoopback() && !c.AllowRemote {
@@ -91,12 +98,17 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	if limit > 10_000_000 {
 		limit = 10_000_000
 	}
-	conns := make([]*net.UDPConn, 0, c.Sources)
-	defer func() {
-		for _, cn := range conns {
-			cn.Close()
+	conns := make([]*batchConn, 0, c.Sources)
+	closed := false
+	closeAll := func() {
+		if !closed {
+			for _, cn := range conns {
+				cn.c.Close()
+			}
+			closed = true
 		}
-	}()
+	}
+	defer closeAll()
 	for i := 0; i < c.Sources; i++ {
 		var laddr *net.UDPAddr
 		if len(c.LocalAddrs) > 0 {
@@ -107,22 +119,23 @@ func Run(ctx context.Context, c Config) (Result, error) {
 			return res, fmt.Errorf("loadgen: socket %d: %w", i, err)
 		}
 		_ = cn.SetReadBuffer(4 << 20)
-		conns = append(conns, cn)
+		bc, err := newBatchConn(cn)
+		if err != nil {
+			cn.Close()
+			return res, fmt.Errorf("loadgen: socket %d: %w", i, err)
+		}
+		conns = append(conns, bc)
 	}
 	ring := make([]slot, ringSize)
-	epoch := time.Now()
-	mono := func() int64 { return int64(time.Since(epoch)) }
 
 	var mu stdsync.Mutex
 	samples := make([]sample, 0, min(limit, 1<<20))
 	var replies, invalid atomic.Int64
 	var wg stdsync.WaitGroup
-	stop := make(chan struct{})
 	for _, cn := range conns {
 		wg.Add(1)
-		go func(cn *net.UDPConn) {
+		go func() {
 			defer wg.Done()
-			buf := make([]byte, 2048)
 			local := make([]sample, 0, 1024)
 			flush := func() {
 				mu.Lock()
@@ -133,22 +146,11 @@ func Run(ctx context.Context, c Config) (Result, error) {
 				local = local[:0]
 			}
 			defer flush()
-			for {
-				_ = cn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-				n, err := cn.Read(buf)
-				now := time.Now()
-				if err != nil {
-					select {
-					case <-stop:
-						return
-					default:
-						continue
-					}
-				}
-				s, ok := validate(buf[:n], c.Mode6, ring, mono(), now)
+			handle := func(pkt []byte, rx time.Time) {
+				s, ok := validate(pkt, c.Mode6, ring, rx)
 				if !ok {
 					invalid.Add(1)
-					continue
+					return
 				}
 				replies.Add(1)
 				local = append(local, s)
@@ -156,15 +158,47 @@ func Run(ctx context.Context, c Config) (Result, error) {
 					flush()
 				}
 			}
-		}(cn)
+			for {
+				if err := cn.recv(handle); err != nil {
+					if errors.Is(err, net.ErrClosed) {
+						return
+					}
+					// ECONNREFUSED (nothing listening) and the like.
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
 	}
 
-	// Pace in 1 ms ticks: at each tick send what the schedule owes.
-	req := make([]byte, 48)
+	// Pace in 1 ms ticks: at each tick send what the schedule owes, in
+	// batches per source socket.
+	nb := len(conns)
+	bufs := make([][]byte, nb*batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, 48)
+	}
+	pend := make([][][]byte, nb)
+	pendSeq := make([][]uint64, nb)
+	for i := range pend {
+		pend[i] = make([][]byte, 0, batch)
+		pendSeq[i] = make([]uint64, 0, batch)
+	}
 	start := time.Now()
 	sent := 0
+	flushSock := func(i int) {
+		if len(pend[i]) == 0 {
+			return
+		}
+		t := time.Now().UnixNano()
+		for _, seq := range pendSeq[i] {
+			ring[seq&(ringSize-1)].sentNs.Store(t)
+		}
+		conns[i].send(pend[i])
+		pend[i], pendSeq[i] = pend[i][:0], pendSeq[i][:0]
+	}
 	tick := time.NewTicker(time.Millisecond)
 	deadline := start.Add(c.Duration)
+	next := 0
 send:
 	for sent < limit {
 		select {
@@ -175,29 +209,36 @@ send:
 				break send
 			}
 			owed := int(float64(c.Rate)*now.Sub(start).Seconds()) - sent
+			xmtBase := uint64(ntp.TimestampFromTime(now)) &^ (ringSize - 1)
 			for ; owed > 0 && sent < limit; owed-- {
+				i := next
+				next = (next + 1) % nb
 				seq := uint64(sent)
 				sl := &ring[seq&(ringSize-1)]
-				t := time.Now()
-				xmt := uint64(ntp.TimestampFromTime(t))&^(ringSize-1) | seq&(ringSize-1)
+				xmt := xmtBase | seq&(ringSize-1)
 				sl.xmt.Store(xmt)
-				sl.sentNs.Store(mono())
-				cn := conns[sent%len(conns)]
-				var b []byte
+				b := bufs[i*batch+len(pend[i])]
 				if c.Mode6 {
-					b = mode6Request(req[:12], uint16(seq))
+					b = mode6Request(b[:12], uint16(seq))
 				} else {
-					b = clientRequest(req, xmt)
+					b = clientRequest(b, xmt)
 				}
-				_, _ = cn.Write(b)
+				pend[i] = append(pend[i], b)
+				pendSeq[i] = append(pendSeq[i], seq)
+				if len(pend[i]) == batch {
+					flushSock(i)
+				}
 				sent++
+			}
+			for i := range pend {
+				flushSock(i)
 			}
 		}
 	}
 	tick.Stop()
 	elapsed := time.Since(start)
 	time.Sleep(c.Grace)
-	close(stop)
+	closeAll()
 	wg.Wait()
 
 	res.Sent = sent
@@ -235,7 +276,7 @@ func mode6Request(b []byte, seq uint16) []byte {
 	return b[:12]
 }
 
-func validate(b []byte, mode6 bool, ring []slot, nowMono int64, now time.Time) (sample, bool) {
+func validate(b []byte, mode6 bool, ring []slot, rx time.Time) (sample, bool) {
 	var s sample
 	if mode6 {
 		if len(b) < 12 || b[0]&7 != 6 || b[1]&0x80 == 0 {
@@ -251,7 +292,7 @@ func validate(b []byte, mode6 bool, ring []slot, nowMono int64, now time.Time) (
 		for base := uint64(0); base < ringSize; base += 1 << 16 {
 			sl := &ring[(seq+base)&(ringSize-1)]
 			if t := sl.sentNs.Swap(0); t != 0 {
-				s.rtt = time.Duration(nowMono - t)
+				s.rtt = time.Duration(rx.UnixNano() - t)
 				return s, true
 			}
 		}
@@ -270,9 +311,9 @@ func validate(b []byte, mode6 bool, ring []slot, nowMono int64, now time.Time) (
 	if t == 0 {
 		return s, false // duplicate
 	}
-	s.rtt = time.Duration(nowMono - t)
+	s.rtt = time.Duration(rx.UnixNano() - t)
 	s.proc = h.XmitTime.Sub(h.RecvTime)
-	s.age = ntp.TimestampFromTime(now).Sub(h.XmitTime)
+	s.age = ntp.TimestampFromTime(rx).Sub(h.XmitTime)
 	return s, true
 }
 
@@ -288,8 +329,12 @@ func percentiles(ss []sample, f func(sample) time.Duration) (p50, p99 time.Durat
 	return v[len(v)*50/100], v[min(len(v)-1, len(v)*99/100)]
 }
 
-// MaxRate steps the rate up through rates and returns the highest one whose
-// loss stayed under maxLoss, with every step's result.
+// MaxRate steps the rate up through rates and returns the highest rate
+// actually offered (requests per second sent, which is below the nominal
+// rate when the generator itself is saturated) whose loss stayed under
+// maxLoss, with every step's result. It stops at the first step over the
+// loss limit, and also when the generator cannot offer 95% of a step's
+// rate: higher steps would not offer more.
 func MaxRate(ctx context.Context, c Config, rates []int, maxLoss float64) (best int, steps []Result, err error) {
 	for _, r := range rates {
 		c.Rate = r
@@ -298,11 +343,17 @@ func MaxRate(ctx context.Context, c Config, rates []int, maxLoss float64) (best 
 			return best, steps, err
 		}
 		steps = append(steps, res)
-		if res.Loss < maxLoss {
-			best = r
-		} else {
+		if res.Loss >= maxLoss {
+			break
+		}
+		best = max(best, int(res.Offered))
+		if GeneratorLimited(res, r) {
 			break
 		}
 	}
 	return best, steps, nil
 }
+
+// GeneratorLimited reports whether a step offered less than 95% of its
+// nominal rate: the figure is then the generator's limit, not the server's.
+func GeneratorLimited(res Result, rate int) bool { return res.Offered < 0.95*float64(rate) }
