@@ -74,6 +74,7 @@ type assoc struct {
 	nextPoll time.Duration
 	burst    int // packets left in the current burst
 	denied   bool
+	kissed   bool // got a RATE kiss: no more bursts
 	flash    uint16
 
 	// on-wire state

@@ -338,7 +338,7 @@ func (e *Engine) poll(a *assoc) {
 				e.demobilize(a, "unreachable")
 				return
 			}
-			if a.cfg.Iburst && a.unreach <= 8 {
+			if a.cfg.Iburst && !a.kissed && a.unreach <= 8 {
 				a.burst = 5 // six packets in all
 			}
 		} else if a.cfg.Burst {
@@ -347,7 +347,7 @@ func (e *Engine) poll(a *assoc) {
 	}
 	e.transmit(a)
 	d := a.nextPollDelay()
-	if a.burst == 0 && a.cfg.Iburst && e.d != nil && !e.d.Settled() && !e.o.Once {
+	if a.burst == 0 && a.cfg.Iburst && a.hmode == ntp.ModeClient && !a.kissed && e.d != nil && !e.d.Settled() && !e.o.Once {
 		// until the frequency is known, poll every 8 s (see Discipline.Settled)
 		d = min(d, unsettledPoll)
 	}
@@ -371,7 +371,7 @@ func (e *Engine) transmit(a *assoc) {
 	if a.hmode == ntp.ModeSymmetricActive {
 		h.OrigTime, h.RecvTime = a.org, a.rec
 		a.recent = append(a.recent, xmt)
-		if len(a.recent) > 4 {
+		if len(a.recent) > 16 {
 			a.recent = a.recent[1:]
 		}
 	}
@@ -497,6 +497,7 @@ func (e *Engine) kiss(a *assoc, h *ntp.Header) bool {
 	switch h.RefID {
 	case ntp.KissRate:
 		a.event(evRate)
+		a.kissed = true
 		a.minPoll = min(a.maxPoll, max(a.minPoll, a.hpoll, h.Poll)+1)
 		a.hpoll = a.minPoll
 		a.burst = 0
@@ -549,9 +550,15 @@ func (e *Engine) process(a *assoc, h *ntp.Header, rx time.Time) {
 		return
 	}
 	s := NewSample(*h, ntp.TimestampFromTime(rx), e.o.Precision)
-	fs := FilterSample{Offset: s.Offset, Delay: s.Delay, Dispersion: s.Dispersion, Time: rx}
+	// The offset is that of the midpoint of T1 and T4: in symmetric mode
+	// the peer may hold our packet for a whole poll interval.
+	mid := rx.Add(-s.T4.Sub(s.T1) / 2)
+	if mid.After(rx) {
+		mid = rx
+	}
+	fs := FilterSample{Offset: s.Offset, Delay: s.Delay, Dispersion: s.Dispersion, Time: mid}
 	if e.d != nil {
-		fs.Mark = e.d.Mark()
+		fs.Mark = e.d.MarkAt(mid)
 	}
 	a.filter.Add(fs, now)
 	a.newSample = true
@@ -777,15 +784,30 @@ func (e *Engine) clockUpdate(sp *assoc, sel Selection, idx []*assoc, now time.Ti
 // sample may hide).
 func (e *Engine) updateOffset(sel Selection, idx []*assoc, now time.Time) (time.Duration, time.Duration) {
 	var sw, so float64
+	minJ := time.Duration(math.MaxInt64)
+	for _, i := range sel.Survivors {
+		minJ = min(minJ, idx[i].filter.Jitter)
+	}
 	for _, i := range sel.Survivors {
 		a := idx[i]
+		// a survivor much noisier than the best (e.g. one that just stepped
+		// and has old and new samples in its filter) gets little weight
+		xj := (a.filter.Jitter - minJ).Seconds()
 		l, ok := a.filter.Last()
 		if !ok || !e.d.Valid(l.Mark) {
 			continue
 		}
 		md := a.filter.MinDelay()
 		errS := (l.Delay-md).Seconds()/2 + md.Seconds()/20 + 1e-6
-		w := 1 / (errS * errS)
+		// popcorn gate: a latest sample far from the filter's choice (a
+		// spike, or a source that just stepped) is not used; the filter's
+		// own sample stands in for it.
+		gate := (l.Delay-md)/2 + 3*a.filter.Jitter + 100*time.Microsecond
+		if (l.Offset - a.filter.Offset).Abs() > gate {
+			l = FilterSample{Offset: a.filter.Offset, Delay: a.filter.Delay, Time: a.filter.Time, Mark: a.filter.Mark}
+			errS = md.Seconds()/20 + 1e-6 + now.Sub(l.Time).Seconds()*1e-7
+		}
+		w := 1 / (errS*errS + xj*xj)
 		th := e.d.Project(discipline.Sample{Time: l.Time, Offset: l.Offset, Mark: l.Mark}, now)
 		sw += w
 		so += w * th.Seconds()
@@ -831,7 +853,7 @@ func (e *Engine) afterStep() {
 			continue
 		}
 		a.hpoll = a.minPoll
-		if a.cfg.Iburst && !a.denied {
+		if a.cfg.Iburst && !a.denied && !a.kissed {
 			a.burst = max(a.burst, 5)
 			a.nextPoll = min(a.nextPoll, now+time.Second)
 		}

@@ -12,7 +12,7 @@
 // they stop looking random (wander, a frequency change) the oldest are
 // dropped.
 //
-// Large phase errors (above 1 ms) are removed faster than adjtime alone can:
+// Large phase errors (above 10 ms) are removed faster than adjtime alone can:
 // the slew is shared between adjtime (500 ppm) and a temporary frequency
 // offset using whatever remains of the kernel's ±500 ppm range, ending at a
 // computed instant (see Tick). A 100 ms error at +100 ppm thus takes about
@@ -51,9 +51,9 @@ const (
 	ShortStepOut = 60 * time.Second
 	// fastThreshold is the phase error above which the frequency helps the
 	// adjtime slew.
-	fastThreshold = 1e-3
+	fastThreshold = 10e-3
 	maxPoints     = 64
-	tailSlew      = 1.5e-3 // seconds left to adjtime after a fast slew
+	tailSlew      = 5e-3 // seconds left to adjtime after a fast slew
 	// poll adaptation (ntpd's PGATE and LIMIT)
 	pgate = 4.0
 	limit = 30
@@ -282,6 +282,19 @@ func (d *Discipline) slew(now time.Time, x float64) error {
 // Mark returns the bookkeeping state now, to be stored with a sample.
 func (d *Discipline) Mark() Mark {
 	return Mark{epoch: d.epoch, p: d.correction(d.adj.Now()), ok: true}
+}
+
+// MarkAt is Mark for a recent past instant t (the midpoint of a symmetric
+// exchange, which can be a poll interval before the reply arrived): the
+// correction applied since is taken as the current frequency times the
+// elapsed time.
+func (d *Discipline) MarkAt(t time.Time) Mark {
+	now := d.adj.Now()
+	dt := now.Sub(t)
+	if dt <= 0 {
+		return d.Mark()
+	}
+	return Mark{epoch: d.epoch, p: d.correction(now) - d.freq*dt.Seconds() - (drained(d.slewAmt, now.Sub(d.slewStart)) - drained(d.slewAmt, t.Sub(d.slewStart))), ok: true}
 }
 
 // Valid reports whether a mark was taken in the current epoch (no step

@@ -3,9 +3,12 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
+	"os"
 
 	"github.com/ntpkit/ntpkit/pkg/discipline"
+	"github.com/ntpkit/ntpkit/pkg/ntp"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -142,4 +145,196 @@ func TestFalsetickers(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestLoss(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		so, sc := servers(1, true)
+		net := refNet
+		net.Loss = 0.3
+		w := Run(Scenario{Name: "loss", Duration: 10000 * time.Second, Seed: 5, Net: net, Servers: so,
+			Clients: []ClientOptions{{Addr: Addr(100), Clock: clock.SimOptions{Offset: 100 * time.Millisecond, FrequencyPPM: 100, Wander: 1e-9}, Servers: sc}}})
+		m := w.Metrics(0)
+		t.Log("\n" + TableHeader + "\n" + m.Row("30 % loss", 0))
+		check(t, m, limits{sync: 120 * time.Second, rmsSync: 60 * time.Microsecond, maxSync: time.Millisecond, freqRMS: 1})
+	})
+}
+
+// TestJitterAsymmetric: 10 ms exponential jitter each way and a path 1 ms
+// longer outbound than back, which biases every measurement by -0.5 ms.
+func TestJitterAsymmetric(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		so, sc := servers(1, true)
+		cl := Addr(100)
+		w := Run(Scenario{Name: "jitter", Duration: 10000 * time.Second, Seed: 6, Servers: so,
+			Net:   Link{Delay: 1 * time.Millisecond, Jitter: 10 * time.Millisecond},
+			Links: map[[2]netip.Addr]Link{{cl, so[0].Addr}: {Delay: 2 * time.Millisecond, Jitter: 10 * time.Millisecond}},
+			// the asymmetry is invisible to NTP and the jitter is 100 times
+			// the reference's: judge against 3 ms
+			SyncLimit: 3 * time.Millisecond,
+			Clients:   []ClientOptions{{Addr: cl, Clock: clock.SimOptions{Offset: 100 * time.Millisecond, FrequencyPPM: 100, Wander: 1e-9}, Servers: sc}}})
+		m := w.Metrics(0)
+		t.Log("\n" + TableHeader + "\n" + m.Row("10 ms jitter, 1 ms asymmetry", 0))
+		trace(t, w, 0)
+		check(t, m, limits{sync: 600 * time.Second, rmsSync: 2 * time.Millisecond, maxSync: 3 * time.Millisecond, freqRMS: 2})
+	})
+}
+
+// TestServerSteps: one of three servers steps by +1 s: it becomes a
+// falseticker, the client never steps.
+func TestServerSteps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		so, sc := servers(3, true)
+		start := time.Now()
+		so[2].Offset = func(t time.Time) time.Duration {
+			if t.Sub(start) > 3000*time.Second {
+				return time.Second
+			}
+			return 0
+		}
+		w := Run(Scenario{Name: "server steps", Duration: 6000 * time.Second, Seed: 7, Net: refNet, Servers: so,
+			Clients: []ClientOptions{{Addr: Addr(100), Clock: clock.SimOptions{Offset: 100 * time.Millisecond, FrequencyPPM: 100, Wander: 1e-9}, Servers: sc}}})
+		m := w.Metrics(0)
+		t.Log("\n" + TableHeader + "\n" + m.Row("1 of 3 servers steps 1 s", 0))
+		trace(t, w, 0)
+		check(t, m, limits{sync: 120 * time.Second, rmsSync: 50 * time.Microsecond, maxSync: time.Millisecond, steps: 1})
+		if p := w.Clients[0].Engine.Peers()[2]; p.Select != ntpsync.SelFalsetick {
+			t.Errorf("stepped server: select %d, want falseticker", p.Select)
+		}
+	})
+}
+
+// TestOnlyServerSteps: the only server steps by 1 s: after the (shortened)
+// stepout the client follows with one step.
+func TestOnlyServerSteps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		so, sc := servers(1, true)
+		start := time.Now()
+		var stepAt time.Duration = 3000 * time.Second
+		so[0].Offset = func(t time.Time) time.Duration {
+			if t.Sub(start) > stepAt {
+				return time.Second
+			}
+			return 0
+		}
+		w := Run(Scenario{Name: "only server steps", Duration: 6000 * time.Second, Seed: 8, Net: refNet, Servers: so,
+			Clients: []ClientOptions{{Addr: Addr(100), Clock: clock.SimOptions{Offset: 0, FrequencyPPM: 10, Wander: 1e-9}, Servers: sc}}})
+		c := w.Clients[0]
+		if c.Sim.Steps() != 1 {
+			t.Errorf("client stepped %d times, want 1", c.Sim.Steps())
+		}
+		// follow the server: offset from the truth is now +1 s
+		last := c.series[len(c.series)-1]
+		if math.Abs(last.off-1) > 1e-3 {
+			t.Errorf("final offset from true time %.6f s, want 1 s (following the server)", last.off)
+		}
+		var followed time.Duration
+		for _, s := range c.series {
+			if s.t > stepAt && math.Abs(s.off-1) < 1e-3 && followed == 0 {
+				followed = s.t - stepAt
+			}
+		}
+		t.Logf("client followed the server's step after %v (stepout shortened from 900 s)", followed)
+		if followed > 900*time.Second {
+			t.Errorf("followed after %v", followed)
+		}
+	})
+}
+
+// TestKoDRate: a server that answers polls closer than 60 s with RATE: the
+// client backs off and still synchronises.
+func TestKoDRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		so, sc := servers(1, true)
+		so[0].RateLimit = 60 * time.Second
+		w := Run(Scenario{Name: "kod", Duration: 10000 * time.Second, Seed: 9, Net: refNet, Servers: so,
+			Clients: []ClientOptions{{Addr: Addr(100), Clock: clock.SimOptions{Offset: 10 * time.Millisecond, FrequencyPPM: 20, Wander: 1e-9}, Servers: sc}}})
+		m := w.Metrics(0)
+		s := w.Servers[0]
+		t.Log("\n" + TableHeader + "\n" + m.Row("KoD RATE server", 0))
+		t.Logf("server: %d requests, %d kisses, %d violations after the first kiss", s.Requests, s.Kisses, s.Violations)
+		check(t, m, limits{sync: 600 * time.Second, rmsSync: 100 * time.Microsecond, maxSync: time.Millisecond})
+		if s.Violations > 2 {
+			t.Errorf("client kept polling too fast: %d violations", s.Violations)
+		}
+		if p := w.Clients[0].Engine.Peers()[0]; p.HostPoll < 6 {
+			t.Errorf("hpoll %d after RATE", p.HostPoll)
+		}
+	})
+}
+
+// TestLeapInsert: the server announces a leap second; the client passes the
+// warning on (SystemState.Leap, clock status armed), the kernel (emulated)
+// inserts it, and the client neither steps nor loses sync.
+func TestLeapInsert(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		so, sc := servers(1, true)
+		start := time.Now()
+		leapAt := 5000 * time.Second
+		so[0].Leap = func(t time.Time) ntp.Leap {
+			if d := t.Sub(start); d > leapAt-3600*time.Second && d < leapAt {
+				return ntp.LeapInsert
+			}
+			return ntp.LeapNone
+		}
+		so[0].Offset = func(t time.Time) time.Duration {
+			if t.Sub(start) >= leapAt {
+				return -time.Second
+			}
+			return 0
+		}
+		var sawLeap bool
+		w := Run(Scenario{Name: "leap", Duration: 8000 * time.Second, Seed: 10, Net: refNet, Servers: so, LeapAt: leapAt,
+			Clients: []ClientOptions{{Addr: Addr(100), Clock: clock.SimOptions{Offset: 0, FrequencyPPM: 10, Wander: 1e-9}, Servers: sc}}})
+		_ = sawLeap
+		m := w.Metrics(0)
+		t.Log("\n" + TableHeader + "\n" + m.Row("leap second insertion", 0))
+		if !m.LeapArmed {
+			t.Errorf("leap was not armed in the clock status at the leap")
+		}
+		if m.Steps != 1 { // the emulated kernel insertion only
+			t.Errorf("%d steps, want 1 (the kernel's leap)", m.Steps)
+		}
+		check(t, m, limits{sync: 120 * time.Second, rmsSync: 50 * time.Microsecond, maxSync: time.Millisecond})
+		if l := w.Clients[0].Engine.System().Leap; l != ntp.LeapNone {
+			t.Errorf("leap %v after the event", l)
+		}
+	})
+}
+
+// TestSymmetricPeers: A has a good upstream and B as a peer; B has only A
+// as a peer. Both synchronise.
+func TestSymmetricPeers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		so, sc := servers(1, true)
+		a, b := Addr(100), Addr(101)
+		peer := func(x netip.Addr) ntpsync.ServerConfig {
+			return ntpsync.ServerConfig{Kind: ntpsync.KindPeer, Address: x.String(), Iburst: true, MinPoll: 6, MaxPoll: 6}
+		}
+		w := Run(Scenario{Name: "peers", Duration: 10000 * time.Second, Seed: 11, Net: refNet, Servers: so,
+			Clients: []ClientOptions{
+				{Addr: a, Clock: clock.SimOptions{Offset: 30 * time.Millisecond, FrequencyPPM: 40, Wander: 1e-9}, Servers: append(sc, peer(b))},
+				{Addr: b, Clock: clock.SimOptions{Offset: -50 * time.Millisecond, FrequencyPPM: -60, Wander: 1e-9}, Servers: []ntpsync.ServerConfig{peer(a)}},
+			}})
+		for i, name := range []string{"peer A (with upstream)", "peer B (only A)"} {
+			m := w.Metrics(i)
+			t.Log("\n" + TableHeader + "\n" + m.Row(name, i))
+			trace(t, w, i)
+			// B measures over symmetric exchanges held up to a poll interval
+			check(t, m, limits{sync: 1200 * time.Second, rmsSync: 200 * time.Microsecond, maxSync: time.Millisecond})
+		}
+		if s := w.Clients[1].Engine.System(); s.Stratum != 3 {
+			t.Errorf("B stratum %d, want 3", s.Stratum)
+		}
+		for _, p := range w.Clients[0].Engine.Peers() {
+			t.Logf("A sees %s %c stratum %d", p.Addr, " x.-+#*o"[p.Select], p.Stratum)
+		}
+	})
+}
+
+// trace logs a client's offset series when SIMTRACE is set.
+func trace(t *testing.T, w *World, i int) {
+	if os.Getenv("SIMTRACE") != "" {
+		t.Log("\n" + w.Trace(i, 50))
+	}
 }
