@@ -266,7 +266,7 @@ func (r StatReport) JSON(o StatOptions) StatJSON {
 		j.Daemon = "chronyd"
 	}
 	if r.Error != "" {
-		j.Error = strings.TrimSpace(strings.ReplaceAll(r.Error, "\n", "; "))
+		j.Error = strings.ReplaceAll(strings.TrimSpace(r.Error), "\n", "; ")
 		j.Daemon = ""
 		return j
 	}
@@ -283,7 +283,7 @@ func (r StatReport) JSON(o StatOptions) StatJSON {
 			}
 		}
 		if r.AccuracyState == FieldOK {
-			a := r.AccuracyMS
+			a := math.Round(r.AccuracyMS*1e6) / 1e6
 			j.AccuracyMS = &a
 			j.Exceeded = o.MaxErrorMS > 0 && a > o.MaxErrorMS
 		}

@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ntpkit/ntpkit/pkg/clock"
+	"github.com/ntpkit/ntpkit/query"
+	"github.com/ntpkit/ntpkit/query/ntpqtest"
+)
+
+// These tests replay the golden ntpq and ntpstat runs of
+// query/testdata/golden through the real command tree (flag parsing,
+// argv0, exit status), with the fake daemon of the matching scenario.
+
+var (
+	queryGoldenDir   = filepath.Join("..", "..", "..", "query", "testdata", "golden")
+	queryScenarioDir = filepath.Join("..", "..", "..", "query", "testdata", "scenarios")
+)
+
+func fixtureDeps(t *testing.T, scenario string) (queryDeps, *ntpqtest.Fixture) {
+	t.Helper()
+	fx, err := ntpqtest.StartFixture(queryScenarioDir, scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fx.Close)
+	return queryDeps{
+		Dialer:       fx.Dialer,
+		Resolver:     query.StaticResolver(fx.Names),
+		Clock:        clock.Fixed(fx.Now),
+		Location:     time.UTC,
+		FirstTimeout: 50 * time.Millisecond,
+		FragTimeout:  50 * time.Millisecond,
+		IsTerminal:   func(any) bool { return false },
+		StatAddr:     "127.0.0.1:123",
+		StatTimeout:  100 * time.Millisecond,
+	}, fx
+}
+
+type runResult struct {
+	stdout, stderr string
+	code           int
+}
+
+func runCmd(t *testing.T, build func(*Env, queryDeps) any, deps queryDeps, argv []string, stdin string) runResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &Env{Args: argv, Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	var err error
+	switch b := build(env, deps).(type) {
+	case interface {
+		SetArgs([]string)
+		ExecuteContext(context.Context) error
+	}:
+		b.SetArgs(argv[1:])
+		err = b.ExecuteContext(context.Background())
+	default:
+		t.Fatal("not a command")
+	}
+	return runResult{out.String(), errb.String(), exitStatus(env, err)}
+}
+
+func buildQuery(env *Env, d queryDeps) any { return newQueryCmdWith(env, d) }
+func buildStat(env *Env, d queryDeps) any  { return newStatCmdWith(env, d) }
+
+func TestQueryGoldenCLI(t *testing.T) {
+	cases, err := ntpqtest.ReadCases(filepath.Join(queryGoldenDir, "cases.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Golden, func(t *testing.T) {
+			t.Parallel()
+			g, err := ntpqtest.ReadGolden(filepath.Join(queryGoldenDir, c.Golden))
+			if err != nil {
+				t.Fatal(err)
+			}
+			deps, _ := fixtureDeps(t, c.Scenario)
+			r := runCmd(t, buildQuery, deps, append([]string{g.Argv0}, c.Args...), "")
+			if r.stdout != g.Stdout {
+				t.Errorf("stdout differs\n got:\n%s\nwant:\n%s", r.stdout, g.Stdout)
+			}
+			if r.stderr != g.Stderr {
+				t.Errorf("stderr differs\n got: %q\nwant: %q", r.stderr, g.Stderr)
+			}
+			if r.code != g.Exit {
+				t.Errorf("exit %d, want %d", r.code, g.Exit)
+			}
+		})
+	}
+}
+
+func TestStatGoldenCLI(t *testing.T) {
+	cases, err := ntpqtest.ReadCases(filepath.Join(queryGoldenDir, "stat-cases.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Golden, func(t *testing.T) {
+			t.Parallel()
+			g, err := ntpqtest.ReadGolden(filepath.Join(queryGoldenDir, c.Golden))
+			if err != nil {
+				t.Fatal(err)
+			}
+			deps, _ := fixtureDeps(t, c.Scenario)
+			r := runCmd(t, buildStat, deps, append([]string{"ntpstat"}, c.Args...), "")
+			if r.stdout != g.Stdout || r.stderr != g.Stderr || r.code != g.Exit {
+				t.Errorf("got stdout %q stderr %q exit %d\nwant stdout %q stderr %q exit %d",
+					r.stdout, r.stderr, r.code, g.Stdout, g.Stderr, g.Exit)
+			}
+		})
+	}
+}
+
+func TestStatOptions(t *testing.T) {
+	tests := []struct {
+		name     string
+		scenario string
+		args     []string
+		stdout   string
+		stderr   string
+		code     int
+	}{
+		{"max error not exceeded", "classic-main-0231", []string{"-m", "10"},
+			"synchronised to NTP server (12.230.212.89) at stratum 3 \n   time correct to within 5 ms\n   polling server every 64 s\n", "", 0},
+		{"max error exceeded", "classic-main-0231", []string{"-m", "4"},
+			"synchronised to NTP server (12.230.212.89) at stratum 3 \n   time correct to within 5 ms (exceeded maximum of 4 ms)\n   polling server every 64 s\n", "", 1},
+		{"help", "classic-main-0231", []string{"-h"}, statUsage, "", 0},
+		{"bad option", "classic-main-0231", []string{"-x"}, "", "ntpstat: unknown shorthand flag: 'x' in -x\n" + statUsage, 3},
+		{"json", "classic-main-0231", []string{"--json"},
+			"{\n  \"synchronised\": true,\n  \"source\": \"NTP server\",\n  \"source_code\": 6,\n  \"address\": \"12.230.212.89\",\n  \"stratum\": 3,\n  \"accuracy_ms\": 5.2465,\n  \"poll_s\": 64,\n  \"leap\": 0,\n  \"daemon\": \"ntpd\",\n  \"exit_status\": 0\n}\n", "", 0},
+		{"json no daemon", "nodaemon", []string{"--json"},
+			"{\n  \"synchronised\": false,\n  \"exit_status\": 2,\n  \"error\": \"Unable to talk to NTP daemon. Is it running?\"\n}\n", "", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			deps, _ := fixtureDeps(t, tc.scenario)
+			r := runCmd(t, buildStat, deps, append([]string{"ntpstat"}, tc.args...), "")
+			if r.stdout != tc.stdout || r.stderr != tc.stderr || r.code != tc.code {
+				t.Errorf("got stdout %q stderr %q exit %d\nwant stdout %q stderr %q exit %d",
+					r.stdout, r.stderr, r.code, tc.stdout, tc.stderr, tc.code)
+			}
+		})
+	}
+}
+
+func TestStatChronyFallback(t *testing.T) {
+	deps, _ := fixtureDeps(t, "nodaemon")
+	deps.Chrony = func(context.Context) (query.ChronyStat, error) {
+		return query.ChronyStat{Synchronised: true, SourceKind: "NTP server", Address: "192.0.2.1",
+			Stratum: 2, AccuracyMS: 1.4, PollLog2: 6}, nil
+	}
+	r := runCmd(t, buildStat, deps, []string{"ntpstat"}, "")
+	want := "synchronised to NTP server (192.0.2.1) at stratum 2\n   time correct to within 1 ms\n   polling server every 64 s\n"
+	if r.stdout != want || r.code != 0 {
+		t.Errorf("got %q exit %d, want %q exit 0", r.stdout, r.code, want)
+	}
+	deps.Chrony = func(context.Context) (query.ChronyStat, error) { return query.ChronyStat{}, errors.New("no chronyd") }
+	r = runCmd(t, buildStat, deps, []string{"ntpstat"}, "")
+	if r.stderr != query.StatErrTalk || r.code != 2 {
+		t.Errorf("no chronyd: got %q exit %d", r.stderr, r.code)
+	}
+}
+
+func TestQueryInteractive(t *testing.T) {
+	deps, _ := fixtureDeps(t, "classic-main-0231")
+	r := runCmd(t, buildQuery, deps, []string{"ntpq", "-i"}, "as\nrv &7 srcadr\nhostnames no\nrv &7 srcadr\nbogus\nquit\nrv\n")
+	want := "ntpq> " + "ind assid status  conf reach auth condition  last_event cnt\n" +
+		"===========================================================\n" +
+		"  1  2208  941a   yes   yes  none candidate    sys_peer  1\n" +
+		"  2  2209  9414   yes   yes  none candidate   reachable  1\n" +
+		"  3  2210  9314   yes   yes  none   outlier   reachable  1\n" +
+		"  4  2211  9314   yes   yes  none   outlier   reachable  1\n" +
+		"  5  2212  9114   yes   yes  none falsetick   reachable  1\n" +
+		"  6  2213  8011   yes    no  none    reject    mobilize  1\n" +
+		"  7  2214  961a   yes   yes  none  sys.peer    sys_peer  1\n" +
+		"  8  2215  8811   yes  none  none    reject    mobilize  1\n" +
+		"  9  2216  8011   yes    no  none    reject    mobilize  1\n" +
+		" 10  2217  801b   yes    no  none    reject clock_alarm  1\n" +
+		"ntpq> srcadr=v6server.ref.test\n" +
+		"ntpq> ntpq> srcadr=fd7e:5ee0:123::5\n" +
+		"ntpq> ntpq> "
+	if r.stdout != want {
+		t.Errorf("stdout\n got: %q\nwant: %q", r.stdout, want)
+	}
+	if r.stderr != "***Command `bogus' unknown\n" {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	// Without -i and not on a terminal: no prompt.
+	r = runCmd(t, buildQuery, deps, []string{"ntpq"}, "rv 0 stratum\n")
+	if r.stdout != "stratum=3\n" {
+		t.Errorf("batch stdin: %q", r.stdout)
+	}
+}
+
+func TestQueryCommandOrder(t *testing.T) {
+	deps, _ := fixtureDeps(t, "classic-main-0231")
+	// -c and -p keep their order; "rv 0 a,b" is one command.
+	r := runCmd(t, buildQuery, deps, []string{"ntpq", "-c", "rv 0 stratum,leap", "-p", "-c", "rv 0 refid"}, "")
+	g, err := ntpqtest.ReadGolden(filepath.Join(queryGoldenDir, "classic.ntpq-p.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "leap=00, stratum=3\n\n" + g.Stdout + "\nrefid=12.230.212.89\n"
+	if r.stdout != want {
+		t.Errorf("got:\n%s\nwant:\n%s", r.stdout, want)
+	}
+}
