@@ -166,6 +166,10 @@ func (c *Client) Close() error {
 // ErrTimeout is wrapped by the error of a request that got no answer.
 var ErrTimeout = errors.New("no answer from chronyd")
 
+// ErrVersion is wrapped by the error of a request that chronyd answered
+// with another protocol version.
+var ErrVersion = errors.New("unsupported cmdmon protocol version")
+
 // Do sends one request and returns the raw reply whose sequence number and
 // command match, resending on timeouts. The reply header is checked
 // (ParseReplyHeader); the status is not.
@@ -237,7 +241,7 @@ func (c *Client) readReply(ctx context.Context, r Request, deadline time.Time) (
 		if err != nil {
 			if h.Version != 0 && h.Version != ProtocolVersion && len(pkt) >= ReplyHeaderLen && pkt[1] == pktTypeReply &&
 				h.Sequence == r.Sequence {
-				return nil, fmt.Errorf("chronyd speaks protocol version %d, not %d", h.Version, ProtocolVersion)
+				return nil, fmt.Errorf("%w: chronyd speaks protocol version %d, not %d", ErrVersion, h.Version, ProtocolVersion)
 			}
 			c.opts.Logger.Debug("chronyd: dropping datagram", "err", err)
 			continue
@@ -357,5 +361,8 @@ func Detect(ctx context.Context, addr string, timeout time.Duration) error {
 	}
 	defer c.Close()
 	_, err = c.Do(ctx, Request{Command: CmdNSources})
+	if errors.Is(err, ErrVersion) {
+		return nil // a chronyd, just not one we can query
+	}
 	return err
 }

@@ -326,3 +326,31 @@ func TestUnixSocket(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestClientVersionMismatch(t *testing.T) {
+	old := reply(CmdNSources, RpyNull, StatusBadPktVersion, 0)
+	old[0] = 5
+	opts := Options{Addr: "old", Timeout: time.Second, Dial: func(context.Context) (net.Conn, error) {
+		cl, srv := net.Pipe()
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				n, err := srv.Read(buf)
+				if err != nil {
+					return
+				}
+				r, _ := ParseRequest(buf[:n])
+				binary.BigEndian.PutUint32(old[16:], r.Sequence)
+				if _, err := srv.Write(old); err != nil {
+					return
+				}
+			}
+		}()
+		t.Cleanup(func() { srv.Close() })
+		return cl, nil
+	}}
+	c := dialFake(t, opts)
+	if _, err := c.NumSources(context.Background()); !errors.Is(err, ErrVersion) {
+		t.Errorf("version 5 reply: %v", err)
+	}
+}
