@@ -1,0 +1,208 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ntpkit/ntpkit/pkg/clock"
+	"github.com/ntpkit/ntpkit/pkg/discipline"
+	"github.com/ntpkit/ntpkit/pkg/ntp"
+	"github.com/ntpkit/ntpkit/pkg/ntpconf"
+	ntpsync "github.com/ntpkit/ntpkit/sync"
+)
+
+// NewSyncEngine is the NewEngineFunc that synchronises to the configured
+// NTP servers, peers and pools with package sync and pkg/discipline. LOCAL
+// refclocks stay with the LocalEngine, which the sync engine falls back to
+// while it has no system peer. A configuration without network sources
+// gets the LocalEngine alone.
+//
+// The client traffic runs on its own UDP socket (an ephemeral port, like
+// chrony's default acquisition port), so the serving sockets are untouched.
+// Symmetric peers therefore see us on that port; packets a peer sends to
+// our port 123 reach the engine only once the daemon forwards modes 1, 2
+// and 4 to (*SyncEngine).Input.
+//
+// With EngineParams.Adjuster nil (--no-adjust) the engine disciplines a
+// simulated clock that follows the system clock: every variable is computed
+// (offset, frequency, jitter) but the system clock is never touched.
+func NewSyncEngine(p EngineParams) (Engine, error) {
+	cfg := p.Config
+	if cfg == nil {
+		cfg = ntpconf.NewConfig()
+	}
+	var servers []ntpsync.ServerConfig
+	var local []ntpconf.Association
+	for _, s := range cfg.Servers {
+		if s.IsRefclock {
+			local = append(local, s)
+			continue
+		}
+		kind := ntpsync.KindServer
+		switch s.Kind {
+		case ntpconf.KindPeer:
+			kind = ntpsync.KindPeer
+		case ntpconf.KindPool:
+			kind = ntpsync.KindPool
+		}
+		servers = append(servers, ntpsync.ServerConfig{Kind: kind, Address: s.Address,
+			Iburst: s.Iburst, Burst: s.Burst, Prefer: s.Prefer, NoSelect: s.NoSelect,
+			MinPoll: int8(s.MinPoll), MaxPoll: int8(s.MaxPoll), Version: uint8(s.Version)})
+	}
+	if len(servers) == 0 {
+		return NewLocalEngine(p)
+	}
+	first := p.FirstAssocID
+	if first == 0 {
+		first = 1
+	}
+	e := &SyncEngine{p: p}
+	if len(local) > 0 {
+		lc := *cfg
+		lc.Servers = local
+		lp := p
+		lp.Config = &lc
+		lp.FirstAssocID = first
+		le, err := NewLocalEngine(lp)
+		if err != nil {
+			return nil, err
+		}
+		e.local = le
+		first += uint16(len(local))
+	}
+
+	var adj clock.Adjuster = p.Adjuster
+	if adj == nil {
+		base := p.Clock
+		if base == nil {
+			base = clock.System{}
+		}
+		adj = clock.NewSim(base, clock.SimOptions{})
+	}
+	do := discipline.Options{Adjuster: adj, PanicOnce: p.AllowBigStep, SlewOnly: p.SlewOnly, Logger: p.Logger}
+	if p.FrequencyValid {
+		f := p.FrequencyPPM
+		do.InitialFrequency = &f
+	}
+	d, err := discipline.New(do)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		return nil, fmt.Errorf("client socket: %w", err)
+	}
+	e.conn, e.clk, e.d = conn, adj, d
+	tos := cfg.Tos
+	e.eng, err = ntpsync.NewEngine(ntpsync.Options{
+		Clock: adj, Discipline: d, Transport: udpTransport{conn},
+		Servers: servers,
+		Select:  ntpsync.SelectOptions{MinSane: tos.MinSane, MinClock: tos.MinClock, MaxClock: tos.MaxClock},
+		Orphan:  tos.Orphan, OrphanWait: time.Duration(tos.OrphanWait) * time.Second,
+		MaxDist:   time.Duration(tos.MaxDist * float64(time.Second)),
+		Precision: p.Precision, FirstAssocID: first, Once: p.Once, Logger: p.Logger, OnUpdate: p.OnUpdate,
+	})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// SyncEngine is the Engine returned by NewSyncEngine.
+type SyncEngine struct {
+	p     EngineParams
+	eng   *ntpsync.Engine
+	d     *discipline.Discipline
+	clk   clock.Clock
+	conn  *net.UDPConn
+	local Engine // LOCAL refclocks, may be nil
+}
+
+type udpTransport struct{ c *net.UDPConn }
+
+func (t udpTransport) Send(to netip.AddrPort, b []byte) error {
+	_, err := t.c.WriteToUDPAddrPort(b, to)
+	return err
+}
+
+// Input forwards a packet received on a serving socket (modes 1, 2 and 4)
+// to the engine; rx is its arrival time on the daemon's clock.
+func (e *SyncEngine) Input(b []byte, from netip.AddrPort, rx time.Time) {
+	e.eng.Input(b, from, rx)
+}
+
+// Discipline exposes the clock discipline (frequency for the drift file).
+func (e *SyncEngine) Discipline() *discipline.Discipline { return e.d }
+
+// Run implements Engine.
+func (e *SyncEngine) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		e.conn.Close()
+	}()
+	go e.readLoop()
+	errc := make(chan error, 1)
+	if e.local != nil {
+		go func() { errc <- e.local.Run(ctx) }()
+	}
+	err := e.eng.Run(ctx)
+	cancel()
+	if e.local != nil {
+		if lerr := <-errc; err == nil {
+			err = lerr
+		}
+	}
+	var pe *discipline.PanicError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%w; exiting", err)
+	}
+	return err
+}
+
+func (e *SyncEngine) readLoop() {
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := e.conn.ReadFromUDPAddrPort(buf)
+		rx := e.clk.Now()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if n >= ntp.HeaderLen {
+			e.eng.Input(buf[:n], from, rx)
+		}
+	}
+}
+
+// System implements Engine: the sync engine's state, or the LOCAL clock's
+// while the engine has no system peer.
+func (e *SyncEngine) System() *ntpsync.SystemState {
+	s := e.eng.System()
+	if e.local != nil && !s.Synchronized() {
+		if ls := e.local.System(); ls.Synchronized() {
+			return ls
+		}
+	}
+	return s
+}
+
+// Peers implements Engine.
+func (e *SyncEngine) Peers() []ntpsync.PeerState {
+	p := e.eng.Peers()
+	if e.local == nil {
+		return p
+	}
+	all := append(slices.Clip(e.local.Peers()), p...)
+	slices.SortFunc(all, func(a, b ntpsync.PeerState) int { return int(a.AssocID) - int(b.AssocID) })
+	return all
+}
