@@ -527,7 +527,11 @@ func (in *Interp) cmdReadvar(ctx context.Context, name string, args []string) {
 	}
 	switch {
 	case in.cfg.JSON:
-		_ = in.json.Encode(ReadvarJSON(name, in.host, kind, assoc, r.Status, r.Data, o))
+		view := map[string]string{"rv": "readvar", "cv": "clockvar"}[name]
+		if view == "" {
+			view = name
+		}
+		_ = in.json.Encode(ReadvarJSON(view, in.host, kind, assoc, r.Status, r.Data, o))
 	case in.cfg.Style == StyleNTPsec:
 		SecReadvar(in.cfg.Stdout, kind, assoc, r.Status, r.Data, varlist != "", in.raw, o)
 	default:

@@ -113,7 +113,7 @@ func (n *netns) output(t *testing.T, args ...string) string {
 
 // fakeNTP answers NTP client requests on addr:123 inside the namespace with
 // the host's time plus offset (the host clock is only read).
-func fakeNTP(t *testing.T, n *netns, addr string, stratum uint8, refid ntp.RefID, offset time.Duration) {
+func fakeNTP(t *testing.T, n *netns, addr string, stratum uint8, refid ntp.RefID, offset, rootDisp time.Duration) {
 	t.Helper()
 	var pc net.PacketConn
 	if err := n.do(func() (err error) {
@@ -138,7 +138,7 @@ func fakeNTP(t *testing.T, n *netns, addr string, stratum uint8, refid ntp.RefID
 			h := ntp.Header{
 				Version: req.Version, Mode: ntp.ModeServer, Stratum: stratum, Poll: req.Poll,
 				Precision: -20, RootDelay: ntp.ShortFromDuration(time.Millisecond),
-				RootDispersion: ntp.ShortFromDuration(2 * time.Millisecond), RefID: refid,
+				RootDispersion: ntp.ShortFromDuration(rootDisp), RefID: refid,
 				RefTime: ntp.TimestampFromTime(rx.Add(-time.Second)), OrigTime: req.XmitTime,
 				RecvTime: ntp.TimestampFromTime(rx),
 			}
@@ -217,9 +217,14 @@ func startLive(t *testing.T) *liveEnv {
 	}
 	e := &liveEnv{ns: newNetns(t), dir: dir, sock: filepath.Join(dir, "chronyd.sock")}
 
-	fakeNTP(t, e.ns, "127.0.0.3", 1, ntp.RefIDFromString("GPS"), 0)
-	fakeNTP(t, e.ns, "127.0.0.4", 2, ntp.RefID{127, 0, 0, 77}, 250*time.Millisecond)
-	fakeNTP(t, e.ns, "127.0.0.5", 2, ntp.RefID{127, 0, 0, 3}, 0)
+	// With combinelimit 1000 below, .3 (root distance a few ms) is
+	// combined with the selected upstream chronyd (microseconds) while .5
+	// (half a second) is not: every selection state but "jittery" shows.
+	ms := time.Millisecond
+	fakeNTP(t, e.ns, "127.0.0.3", 1, ntp.RefIDFromString("GPS"), 0, 2*ms)
+	fakeNTP(t, e.ns, "127.0.0.4", 2, ntp.RefID{127, 0, 0, 77}, 250*ms, 2*ms)
+	fakeNTP(t, e.ns, "127.0.0.5", 2, ntp.RefID{127, 0, 0, 3}, 0, 500*ms)
+	fakeNTP(t, e.ns, "::1", 2, ntp.RefID{127, 0, 0, 3}, 0, 500*ms)
 
 	up := filepath.Join(dir, "up.conf")
 	writeFile(t, up, fmt.Sprintf(`bindaddress 127.0.0.2
@@ -242,6 +247,8 @@ server 127.0.0.3 iburst minpoll 0 maxpoll 0
 server 127.0.0.4 iburst minpoll 0 maxpoll 0
 server 127.0.0.5 iburst minpoll 0 maxpoll 0
 server 127.0.0.9 iburst minpoll 0 maxpoll 0
+server ::1 iburst minpoll 0 maxpoll 0
+combinelimit 1000
 refclock SOCK %[2]s/refclock.sock refid GPS0 poll 1
 `, e.sock, dir))
 	e.ns.start(t, filepath.Join(dir, "up.log"), chronyd, "-x", "-d", "-u", "root", "-f", up)
@@ -318,7 +325,7 @@ func (e *liveEnv) udpClient(t *testing.T, addr string) *Client {
 	return c
 }
 
-// waitSettled waits (bounded) until chronyd is synchronised and the four
+// waitSettled waits (bounded) until chronyd is synchronised and the five
 // answering servers have a full reach register, so the states are stable.
 func waitSettled(t *testing.T, c *Client) {
 	t.Helper()
@@ -335,7 +342,7 @@ func waitSettled(t *testing.T, c *Client) {
 					full++
 				}
 			}
-			if full >= 4 {
+			if full >= 5 {
 				return
 			}
 			last = fmt.Sprintf("%d sources at reach 377: %+v", full, srcs)
