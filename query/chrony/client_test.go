@@ -164,11 +164,11 @@ func TestClient(t *testing.T) {
 		t.Fatalf("tracking %+v, %v", tr, err)
 	}
 	srcs, err := c.Sources(ctx)
-	if err != nil || len(srcs) != 6 || srcs[0].Name() != "GPS0" || srcs[5].Name() != "127.0.0.9" {
+	if err != nil || len(srcs) != 7 || srcs[0].Name() != "GPS0" || srcs[6].Name() != "::1" {
 		t.Fatalf("sources %+v, %v", srcs, err)
 	}
 	stats, err := c.SourceStats(ctx)
-	if err != nil || len(stats) != 6 || stats[1].Addr.String() != "127.0.0.2" || stats[1].Samples == 0 {
+	if err != nil || len(stats) != 7 || stats[1].Addr.String() != "127.0.0.2" || stats[1].Samples == 0 {
 		t.Fatalf("sourcestats %+v, %v", stats, err)
 	}
 	if _, err := c.Source(ctx, 99); !errors.Is(err, ErrNoSuchSource) {
@@ -308,7 +308,7 @@ func TestUnixSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	peers, err := c.Peers(ctx)
-	if err != nil || len(peers) != 6 || peers[3].NTP == nil {
+	if err != nil || len(peers) != 7 || peers[3].NTP == nil || peers[6].NTP == nil {
 		t.Fatalf("peers over unix socket: %+v, %v", peers, err)
 	}
 	if err := Detect(ctx, sock, time.Second); err != nil {

@@ -115,7 +115,7 @@ func TestDecodeTrackingCaptured(t *testing.T) {
 
 func TestDecodeSourcesCaptured(t *testing.T) {
 	n, err := DecodeNSources(captured(t, "sources", 0))
-	if err != nil || n != 6 {
+	if err != nil || n != 7 {
 		t.Fatalf("n_sources %d, %v", n, err)
 	}
 	// the configuration of the live test, in chronyd's order
@@ -131,6 +131,7 @@ func TestDecodeSourcesCaptured(t *testing.T) {
 		{"127.0.0.4", ModeClient, 2, true},
 		{"127.0.0.5", ModeClient, 2, true},
 		{"127.0.0.9", ModeClient, 0, false},
+		{"::1", ModeClient, 2, true},
 	}
 	for i, tc := range tests {
 		s, err := DecodeSourceData(captured(t, "sources", i+1))
@@ -148,6 +149,19 @@ func TestDecodeSourcesCaptured(t *testing.T) {
 		if f[1] != string(s.State.Char()) || f[6] != strconv.FormatUint(uint64(s.LastRx), 10) ||
 			math.Abs(s.Offset-parseF(t, f[7])) > 5e-10 || math.Abs(s.Error-parseF(t, f[9])) > 5e-10 {
 			t.Errorf("source %d: %+v vs chronyc %q", i, s, f)
+		}
+	}
+	// the capture covers every selection state chronyd produced live
+	// (all but "jittery"), so TestCaptures checks the whole state mapping
+	// against chronyc
+	states := map[SourceState]bool{}
+	for i := range tests {
+		s, _ := DecodeSourceData(captured(t, "sources", i+1))
+		states[s.State] = true
+	}
+	for _, st := range []SourceState{StateSelected, StateCombined, StateNotCombined, StateFalseticker, StateNonselectable} {
+		if !states[st] {
+			t.Errorf("capture lacks a %v source", st)
 		}
 	}
 	x, _ := DecodeSourceData(captured(t, "sources", 4))

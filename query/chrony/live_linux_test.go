@@ -431,7 +431,7 @@ func TestLive(t *testing.T) {
 		e.unixRel.take()
 		out := e.ns.output(t, chronyc, "-h", e.relSock, "-n", "-c", "ntpdata", s.Addr.String())
 		ex := e.unixRel.take()
-		cp := capture{Name: "ntpdata-" + s.Addr.String(), Chronyc: []string{"-n", "-c", "ntpdata", s.Addr.String()}, Exchanges: ex, Output: out}
+		cp := capture{Name: "ntpdata-" + strings.ReplaceAll(s.Addr.String(), ":", "_"), Chronyc: []string{"-n", "-c", "ntpdata", s.Addr.String()}, Exchanges: ex, Output: out}
 		if got := replayNTPDataCSV(t, cp); got != out {
 			t.Errorf("chronyc ntpdata %s printed\n%s\nour decoding gives\n%s", s.Addr, out, got)
 		}

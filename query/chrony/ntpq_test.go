@@ -92,6 +92,7 @@ func TestPeers(t *testing.T) {
 		{'x', "127.0.0.4", "127.0.0.77", 2, 'u', "", time.Second, 0o377, true, +1},
 		{'?', "127.0.0.5", "127.0.0.3", 2, 'u', "", time.Second, 0o377, true, 0},
 		{' ', "127.0.0.9", "INIT", 16, 'u', "-", time.Second, 0, true, 0},
+		{'?', "::1", "127.0.0.3", 2, 'u', "", time.Second, 0o377, true, 0},
 	}
 	if len(peers) != len(want) {
 		t.Fatalf("%d peers, want %d", len(peers), len(want))
@@ -144,7 +145,7 @@ func TestPeers(t *testing.T) {
 	f.refuseNTP = true
 	f.mu.Unlock()
 	peers, err = c.Peers(context.Background())
-	if err != nil || len(peers) != 6 || peers[3].NTP != nil || peers[3].RefID() != "INIT" {
+	if err != nil || len(peers) != 7 || peers[3].NTP != nil || peers[3].RefID() != "INIT" {
 		t.Errorf("peers without ntpdata: %v %+v", err, peers)
 	}
 }
