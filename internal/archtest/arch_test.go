@@ -30,6 +30,8 @@ type goPackage struct {
 	GoFiles        []string
 	CgoFiles       []string
 	IgnoredGoFiles []string
+	TestGoFiles    []string
+	XTestGoFiles   []string
 	Imports        []string
 	TestImports    []string
 	XTestImports   []string
