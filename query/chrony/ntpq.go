@@ -21,7 +21,7 @@ import (
 //	when         Source.LastRx seconds ('-' when never sampled)
 //	poll         2^Source.Poll seconds
 //	reach        Source.Reach: the same 8-bit register, printed in octal
-//	delay        NTPData.PeerDelay (0 for refclocks)
+//	delay        NTPData.PeerDelay (unix socket only; 0 for refclocks)
 //	offset       -Source.Offset: chrony's offset is local minus source
 //	jitter       SourceStats.StdDev
 
@@ -131,8 +131,9 @@ func (p Peer) Poll() time.Duration { return PollInterval(p.Source.Poll) }
 // Reach is the reachability register (ntpq prints it in octal).
 func (p Peer) Reach() uint8 { return p.Source.Reach }
 
-// Delay is the round-trip delay of the last sample in seconds (0 for
-// refclocks).
+// Delay is the round-trip delay of the last sample in seconds: 0 for
+// refclocks, and 0 when NTP data is missing (chronyd answers ntpdata only
+// on its unix socket, so a client over UDP has no delays).
 func (p Peer) Delay() float64 {
 	if p.NTP == nil {
 		return 0
