@@ -8,7 +8,19 @@
 // without CAP_SYS_TIME (setpriv), in its own process group, and is killed by
 // that group on cleanup; t.Cleanup then deletes the namespace.
 //
-// All of it needs root: call testenv.NeedRoot(t) first (New does).
+// All of it needs root (New calls testenv.NeedRoot, which skips the test, or
+// fails it under CI=true).
+//
+// Typical use:
+//
+//	p := netns.NewPair(t)                       // A: client side, B: servers
+//	srv := p.B.Start(ntpkit, "daemon", "-n", "--no-adjust", "-c", conf)
+//	if err := p.B.WaitUDP(p.B4.String()+":123", 10*time.Second); err != nil {
+//		t.Fatalf("%v\n%s", err, srv.Output())
+//	}
+//	cmd := p.A.Command(ctx, testenv.ClassicBin("ntpq"), "-p", p.B4.String())
+//	cmd.Env = testenv.ClassicEnv()
+//	r := p.A.RunCmd(cmd)                        // r.Stdout, r.Stderr, r.ExitCode
 package netns
 
 import (
@@ -19,6 +31,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -71,6 +84,21 @@ func New(tb testing.TB) *NS {
 		tb.Fatalf("netns %s: %v", name, err)
 	}
 	return n
+}
+
+// SetHosts gives the namespace its own /etc/hosts (ip netns exec bind-mounts
+// /etc/netns/NAME/hosts over /etc/hosts for every process started after
+// this call), so that configurations naming servers resolve without DNS.
+func (n *NS) SetHosts(content string) {
+	n.tb.Helper()
+	dir := filepath.Join("/etc/netns", n.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		n.tb.Fatalf("netns %s: %v", n.Name, err)
+	}
+	n.tb.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(content), 0o644); err != nil {
+		n.tb.Fatalf("netns %s: %v", n.Name, err)
+	}
 }
 
 // Pair is two namespaces joined by a veth pair: A and B talk over

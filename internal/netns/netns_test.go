@@ -167,6 +167,14 @@ func TestPair(t *testing.T) {
 		t.Logf("unlinked send failed with: %s", r.Stderr)
 	}
 
+	p.A.SetHosts("127.0.0.1 localhost\n" + p.B4.String() + " server.test\n")
+	if r := p.A.Run(ctx, "getent", "hosts", "server.test"); r.Err != nil || !strings.HasPrefix(r.Stdout, p.B4.String()) {
+		t.Errorf("hosts file inside A: %+v", r)
+	}
+	if r := helper(p.A, ctx, "send", "server.test:12300"); r.Err != nil || r.Stdout != "echo:ping" {
+		t.Errorf("A -> server.test:12300: %+v", r)
+	}
+
 	p.B.AddAddr(p.DevB, fmt.Sprintf("198.18.%d.9/24", p.Net))
 	extra := fmt.Sprintf("198.18.%d.9:12301", p.Net)
 	startEcho(t, p.B, extra)
