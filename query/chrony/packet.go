@@ -110,6 +110,9 @@ func ParseRequest(b []byte) (Request, error) {
 		if err != nil {
 			return r, err
 		}
+		if !a.IP.IsValid() {
+			return r, fmt.Errorf("chrony: %v request without an IP address", r.Command)
+		}
 		r.Addr = a.IP
 	}
 	return r, nil
