@@ -274,3 +274,75 @@ pidfile %s
 		t.Errorf("no clean stop in the log:\n%s", d.Output())
 	}
 }
+
+// -u drops root after binding port 123; -l logs to a file that SIGHUP
+// reopens (log rotation); --metrics serves Prometheus text.
+func TestLivePrivilegesAndSignals(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.Need(t, "ntpdig")
+	bin := testenv.BuildNtpkit(t)
+	ns := netns.New(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755) // nobody must reach the log directory after the drop
+	conf := filepath.Join(dir, "ntp.conf")
+	logf := filepath.Join(dir, "logs", "ntpd.log")
+	os.Mkdir(filepath.Dir(logf), 0o777)
+	os.Chmod(filepath.Dir(logf), 0o777)
+	os.WriteFile(conf, []byte(liveConf), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := ns.Start(bin, "daemon", "--no-adjust", "-c", conf, "-u", "nobody", "-l", logf,
+		"--local-sync-delay", "100ms", "--metrics", "127.0.0.1:9123")
+	if err := ns.WaitUDP("127.0.0.1:123", 10*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, d.Output())
+	}
+	var status string
+	for i := 0; i < 50; i++ {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.PID))
+		status = string(b)
+		if regexp.MustCompile(`(?m)^Uid:\s+65534\s`).MatchString(status) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !regexp.MustCompile(`(?m)^Uid:\s+65534\s+65534\s+65534\s+65534$`).MatchString(status) {
+		t.Errorf("daemon did not drop to nobody:\n%s", status)
+	}
+	r := ns.Run(ctx, "ntpdig", "127.0.0.1")
+	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "127.0.0.1 s11 no-leap") {
+		t.Errorf("ntpdig after the privilege drop: %d %s %s", r.ExitCode, r.Stdout, r.Stderr)
+	}
+	if b, err := os.ReadFile(logf); err != nil || !strings.Contains(string(b), "dropped privileges") {
+		t.Fatalf("log file: %v\n%s\n%s", err, b, d.Output())
+	}
+	// Rotate the log: rename it, SIGHUP, and the daemon writes a new one.
+	os.Rename(logf, logf+".1")
+	d.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(logf)
+		if strings.Contains(string(b), "log file reopened") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new log file after SIGHUP; old:\n%s", func() string { b, _ := os.ReadFile(logf + ".1"); return string(b) }())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	old, _ := os.ReadFile(logf + ".1")
+	for _, want := range []string{"ntpkit daemon starting", "dropped privileges", "serving metrics"} {
+		if !strings.Contains(string(old), want) {
+			t.Errorf("log lacks %q:\n%s", want, old)
+		}
+	}
+	d.Signal(syscall.SIGTERM)
+	select {
+	case <-d.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no exit on SIGTERM")
+	}
+	if _, err := d.Exited(); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}
