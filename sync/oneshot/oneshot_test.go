@@ -290,3 +290,25 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkSelect(b *testing.B) {
+	mk := func() []*oneshot.Server {
+		return []*oneshot.Server{
+			server("127.0.0.1", 3, -0.000003, 1685), server("198.18.123.6", 2, 0.250045, 1693),
+			server("198.18.123.2", 3, -0.000026, 1686), server("198.18.123.4", 11, -0.000013, 1685),
+			server("198.18.123.5", 1, 0.000038, 1687),
+		}
+	}
+	servers := mk()
+	b.ReportAllocs()
+	for b.Loop() {
+		oneshot.Select(servers, 1, nil)
+	}
+}
+
+func BenchmarkSample(b *testing.B) {
+	t1 := ntp.NewTimestamp(0xeeaccfc9, 0x28c20725)
+	for b.Loop() {
+		oneshot.Sample(t1, t1+1000, t1+2000, t1+5000, -20)
+	}
+}

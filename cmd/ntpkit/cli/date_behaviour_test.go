@@ -240,7 +240,7 @@ func TestDateSyslog(t *testing.T) {
 	deps.Syslog = func() (ioWriter, func(string) error, error) {
 		return &notices, func(m string) error { errs = append(errs, m); return nil }, nil
 	}
-	r = runDateWith(t, deps, "ntpdate", "-s", "-q", "127.0.0.1", "127.0.0.1")
+	r = runDateWith(t, deps, "ntpdate", "-s", "-q", "127.0.0.1")
 	if r.code != 0 || strings.Contains(r.stdout, "ntpdate[") || !strings.HasPrefix(notices.String(), "adjust time server 127.0.0.1 offset ") {
 		t.Errorf("syslog: stdout %q stderr %q notices %q errs %v", r.stdout, r.stderr, notices.String(), errs)
 	}
