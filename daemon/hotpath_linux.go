@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -64,6 +65,8 @@ func listenGroup(a netip.AddrPort, n int, kernelTS bool) ([]*net.UDPConn, error)
 		var serr error
 		err := c.Control(func(fd uintptr) {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			// Absorb bursts (best effort; capped at net.core.rmem_max).
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
 			if serr == nil && kernelTS {
 				// Silently do without kernel timestamps when refused.
 				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
@@ -115,13 +118,14 @@ type hotConn struct {
 	rn    int
 	rerr  syscall.Errno
 
-	smsgs [hotBatch]unix.Mmsghdr
-	siov  [hotBatch]unix.Iovec
-	sname [hotBatch][sockaddrLen]byte
-	sbuf  [hotBatch][hotSendSize]byte
-	sn    int // replies queued
-	sdone int // replies already handed to the kernel
-	serr  syscall.Errno
+	smsgs  [hotBatch]unix.Mmsghdr
+	siov   [hotBatch]unix.Iovec
+	sname  [hotBatch][sockaddrLen]byte
+	sbuf   [hotBatch][hotSendSize]byte
+	sn     int // replies queued
+	sdone  int // next reply to hand to the kernel
+	slimit int // end of the range being sent
+	serr   syscall.Errno
 
 	cur    netip.AddrPort // source of the datagram being handled
 	curRaw int            // its index in rname
@@ -183,11 +187,11 @@ func (h *hotConn) recv(fd uintptr) bool {
 }
 
 // sendBatch is the RawConn.Write callback: sendmmsg of the queued replies
-// not yet sent. A datagram the kernel refuses is skipped (counted as a send
+// [sdone, slimit). A datagram the kernel refuses is skipped (counted as a send
 // error) so one bad destination cannot stall the batch.
 func (h *hotConn) sendBatch(fd uintptr) bool {
-	for h.sdone < h.sn {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&h.smsgs[h.sdone])), uintptr(h.sn-h.sdone), unix.MSG_DONTWAIT, 0, 0)
+	for h.sdone < h.slimit {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&h.smsgs[h.sdone])), uintptr(h.slimit-h.sdone), unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case e == unix.EAGAIN || e == unix.EWOULDBLOCK:
 			return false
@@ -254,19 +258,44 @@ func (h *hotConn) flush() {
 	if h.sn == 0 {
 		return
 	}
+	n := h.sn
+	if n > hotSmallBatch {
+		// Under load: one clock reading and one system call for all.
+		h.stamp(0, n)
+		h.sendRange(0, n)
+	} else {
+		// Light load: every reply stamped right before its own send, so
+		// that no reply waits for the kernel to process the ones before.
+		for i := 0; i < n; i++ {
+			h.stamp(i, i+1)
+			h.sendRange(i, i+1)
+		}
+	}
+	h.sn, h.sdone = 0, 0
+}
+
+// hotSmallBatch is the largest batch whose replies are sent one by one.
+const hotSmallBatch = 4
+
+// stamp writes the current time into the transmit timestamp of the mode 4
+// replies queued in [from, to).
+func (h *hotConn) stamp(from, to int) {
 	tx := uint64(ntp.TimestampFromTime(h.d.clock.Now()))
-	for i := 0; i < h.sn; i++ {
+	for i := from; i < to; i++ {
 		if int(h.siov[i].Len) == ntp.HeaderLen && h.sbuf[i][0]&7 == byte(ntp.ModeServer) {
 			binary.BigEndian.PutUint64(h.sbuf[i][40:48], tx)
 		}
 	}
-	h.sdone = 0
+}
+
+// sendRange hands the queued replies [from, to) to the kernel.
+func (h *hotConn) sendRange(from, to int) {
+	h.sdone, h.slimit = from, to
 	if err := h.rc.Write(h.sendFn); err != nil {
-		for ; h.sdone < h.sn; h.sdone++ {
+		for ; h.sdone < to; h.sdone++ {
 			h.d.metrics.drop(h.sbuf[h.sdone][0]&7, dropSendError)
 		}
 	}
-	h.sn, h.sdone = 0, 0
 }
 
 // parseSockaddr reads a raw sockaddr_in / sockaddr_in6 without allocating
@@ -352,5 +381,52 @@ func (h *hotConn) loop(ctx context.Context, local netip.AddrPort) {
 			continue
 		}
 		h.handleBatch()
+	}
+}
+
+// listen binds the sockets for one server address: hotSockets() sockets
+// sharing it with SO_REUSEPORT. The first is returned (it is the address's
+// entry in d.conns); the others are kept in d.siblings at the same index.
+// Where SO_REUSEPORT is refused, one ordinary socket serves the address.
+func (d *Daemon) listen(a netip.AddrPort) (*net.UDPConn, error) {
+	cs, err := listenGroup(a, hotSockets(), d.kernelTS)
+	if err != nil {
+		c, err2 := listenUDP(a, d.kernelTS)
+		if err2 != nil {
+			return nil, err2
+		}
+		d.siblings = append(d.siblings, nil)
+		return c, nil
+	}
+	d.siblings = append(d.siblings, cs[1:])
+	return cs[0], nil
+}
+
+// serveAll starts one hot-path goroutine per socket (wg counts them).
+func (d *Daemon) serveAll(ctx context.Context, wg *sync.WaitGroup) {
+	for i, c := range d.conns {
+		group := []*net.UDPConn{c}
+		if i < len(d.siblings) {
+			group = append(group, d.siblings[i]...)
+		}
+		for _, s := range group {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.serveHot(ctx, s, d.addrs[i])
+			}()
+		}
+	}
+}
+
+// closeConns closes every server socket (which ends the loops).
+func (d *Daemon) closeConns() {
+	for _, c := range d.conns {
+		c.Close()
+	}
+	for _, g := range d.siblings {
+		for _, c := range g {
+			c.Close()
+		}
 	}
 }
