@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/ntpkit/ntpkit/mode6"
 	"github.com/ntpkit/ntpkit/pkg/ntp"
 	"github.com/ntpkit/ntpkit/pkg/ntpconf"
+	ntpsync "github.com/ntpkit/ntpkit/sync"
 )
 
 type tlogWriter struct{ t testing.TB }
@@ -318,5 +320,47 @@ func TestHandleSendErrorCounted(t *testing.T) {
 	m := d.Metrics()
 	if m.Dropped("send_error") != 1 || m.Dropped("mode") != 1 || m.Dropped("short") != 1 {
 		t.Errorf("drops: send_error %d mode %d short %d", m.Dropped("send_error"), m.Dropped("mode"), m.Dropped("short"))
+	}
+}
+
+// fakeEngine shows how an engine plugs in: it publishes a fixed snapshot.
+type fakeEngine struct {
+	sys   ntpsync.SystemState
+	peers []ntpsync.PeerState
+}
+
+func (f *fakeEngine) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+func (f *fakeEngine) System() *ntpsync.SystemState  { return &f.sys }
+func (f *fakeEngine) Peers() []ntpsync.PeerState    { return f.peers }
+
+func TestDaemonCustomEngine(t *testing.T) {
+	var got EngineParams
+	d := startDaemon(t, "server 198.18.0.1 iburst\ndriftfile "+filepath.Join(t.TempDir(), "drift")+"\n", func(o *Options) {
+		o.NewEngine = func(p EngineParams) (Engine, error) {
+			got = p
+			up := netPeer()
+			return &fakeEngine{
+				sys: ntpsync.SystemState{Leap: 0, Stratum: 4, Precision: -24, RefID: ntp.RefID{198, 18, 0, 1},
+					Poll: 6, MinPoll: 3, SysPeer: up.AssocID, ClockSource: 6, FrequencyPPM: -3.5},
+				peers: []ntpsync.PeerState{up},
+			}, nil
+		}
+	})
+	if got.Config == nil || len(got.Config.Servers) != 1 || got.Adjuster != nil || got.Clock == nil || got.FirstAssocID == 0 {
+		t.Errorf("engine params %+v", got)
+	}
+	r := roundTrip(t, d, netip.Addr{}, clientRequest(0, 4, 3, 6, 9), time.Second)
+	if len(r) != 1 {
+		t.Fatal("no reply")
+	}
+	if h, _ := ntp.ParseHeader(r[0]); h.Stratum != 4 || h.RefID != (ntp.RefID{198, 18, 0, 1}) {
+		t.Errorf("reply %+v", h)
+	}
+	r = roundTrip(t, d, netip.Addr{}, ctlRequest(2, mode6.OpReadVar, 1, 0, "refid,peer,frequency"), time.Second)
+	if len(r) != 1 || !bytes.HasSuffix(r[0][:12+binary.BigEndian.Uint16(r[0][10:])], []byte("refid=198.18.0.1, peer=2208, frequency=-3.500\r\n")) {
+		t.Errorf("rv: %q", r)
+	}
+	if h, _ := mode6.ParseHeader(r[0]); h.Status>>8 != 0x06 {
+		t.Errorf("status %#04x: clock source should be 6 (sync_ntp)", h.Status)
 	}
 }

@@ -13,10 +13,13 @@
 //     to a Snapshot of the engine state and a time.
 //   - MRU (mru.go): fixed-capacity source table, O(1) per packet, with the
 //     "discard average/minimum" rate limit and KoD pacing.
-//   - serve_udp.go: the socket loop (one UDP socket per local address,
-//     kernel receive timestamps via SO_TIMESTAMPNS). Only this file knows
-//     about sockets, so the hot path can be replaced (SO_REUSEPORT per core,
-//     recvmmsg) without touching the reply logic.
+//   - handle.go: per-packet dispatch (restrict flags, MRU verdict, reply or
+//     KoD, mode 6, metrics) for one received datagram; no allocation on the
+//     mode 3 path.
+//   - Sockets: on Linux hotpath_linux.go (one SO_REUSEPORT socket per core
+//     per address, recvmmsg/sendmmsg, kernel receive timestamps); elsewhere
+//     serve_other.go with the simple loop of serve_udp.go (one socket and
+//     goroutine per address). Only these files know about sockets.
 //   - Daemon (daemon.go): wires configuration, engine, sockets, drift file,
 //     metrics and logging together; usable in-process from tests.
 //
@@ -48,7 +51,10 @@
 // is NewLocalEngine, which knows only the undisciplined local clock
 // (server 127.127.1.0, fudge stratum N: serves stratum N+1, refid
 // 127.127.1.0, clock source sync_local) and reports other servers as not
-// reachable. EngineParams carries the parsed configuration, the Clock, the
+// reachable. The ntpd command takes its engine constructor from the
+// package variable daemonEngine in cmd/ntpkit/cli (nil: NewLocalEngine), so
+// wiring the upstream engine is one init function in a new cli file.
+// EngineParams carries the parsed configuration, the Clock, the
 // Adjuster (nil under --no-adjust: the engine must then never touch the
 // clock), the logger, the frequency read from the drift file, and the -g/-x/-q
 // switches. The daemon writes FrequencyPPM from System() to the drift file

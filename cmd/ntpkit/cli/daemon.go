@@ -25,6 +25,12 @@ import (
 	"github.com/ntpkit/ntpkit/pkg/ntpconf"
 )
 
+// daemonEngine, when set (by another file of this package, e.g. when the
+// upstream synchronisation engine is wired in), builds the daemon's engine;
+// nil keeps daemon.NewLocalEngine (LOCAL clock only). Set it from an init
+// function; it is not changed afterwards.
+var daemonEngine daemon.NewEngineFunc
+
 // defaultConfigPath is where ntpd looks without -c.
 const defaultConfigPath = "/etc/ntp.conf"
 
@@ -174,7 +180,7 @@ func runDaemon(ctx context.Context, env *Env, f *daemonFlags) error {
 		log.Warn("configuration", "warning", w.String())
 	}
 	for _, s := range cfg.Servers {
-		if !(s.IsRefclock && s.RefclockType == 1) {
+		if daemonEngine == nil && !(s.IsRefclock && s.RefclockType == 1) {
 			log.Warn("association listed but not synchronised by this engine (only the LOCAL clock driver is built in)", "server", s.Address, "at", s.Pos.String())
 		}
 	}
@@ -214,6 +220,7 @@ func runDaemon(ctx context.Context, env *Env, f *daemonFlags) error {
 		SlewOnly:       f.slewOnly,
 		Once:           f.once,
 		Info:           systemInfo(ver),
+		NewEngine:      daemonEngine,
 	}
 	d, err := daemon.New(opts)
 	if err != nil {
