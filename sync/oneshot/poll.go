@@ -89,7 +89,8 @@ type packet struct {
 }
 
 // Poll sends up to opt.Samples requests to every server, one at a time per
-// server, as classic ntpdate does: the next request goes opt.Timeout after
+// server, as classic ntpdate does: the first requests to successive servers
+// go out 0.2 s apart, and the next request goes opt.Timeout after
 // a reply or after the previous request timed out (which shifts an empty
 // sample into the filter). It returns when every server is done or ctx
 // ends (the servers keep what arrived). It returns an error only when no
@@ -175,8 +176,9 @@ func Poll(ctx context.Context, servers []*Server, opt Options) error {
 	}()
 
 	p := &poller{opt: opt, servers: servers, socks: socks, start: time.Now()}
-	for _, s := range servers {
-		s.done, s.next = false, 0
+	// Like classic, the first requests go out one timer tick (0.2 s) apart.
+	for i, s := range servers {
+		s.done, s.next = false, int64(i)*int64(TimeoutGranularity)
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()

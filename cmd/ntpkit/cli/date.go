@@ -69,6 +69,7 @@ type dateOpts struct {
 	v4, v6, step, slew, debug, query, syslog, unpriv, verbose, json bool
 	key, delay, keyfile, version, samples, timeout                  string
 	help                                                            bool
+	port                                                            uint16
 }
 
 func newDateCmdWith(env *Env, deps dateDeps) *cobra.Command {
@@ -109,6 +110,7 @@ classic ntpdate.`,
 	f.BoolVarP(&o.unpriv, "unprivileged", "u", false, "use an unprivileged source port")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "print the version first")
 	f.BoolVar(&o.json, "json", false, "print the per-server results and the decision as JSON")
+	f.Uint16Var(&o.port, "port", oneshot.NTPPort, "UDP port of the servers (ntpkit extension, for tests)")
 	f.BoolVar(&o.help, "help", false, "show this help") // no -h: classic rejects it
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return dateUsageError(c, env, classicFlagError(err))
@@ -325,6 +327,9 @@ func runDate(cmd *cobra.Command, env *Env, deps dateDeps, o *dateOpts, args []st
 		return err
 	}
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if cmd.Flags().Changed("port") {
+		deps.ServerPort = o.port
+	}
 	stamp := deps.Stamp
 	if stamp == nil {
 		stamp = deps.Clock.Now

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +289,16 @@ func TestDateNeverHangs(t *testing.T) {
 	}
 	if el := time.Since(start); el > 30*time.Second {
 		t.Errorf("took %v", el)
+	}
+}
+
+// --port (an ntpkit extension) polls servers on another port; the VM test
+// uses it with the real clock adjuster.
+func TestDatePortFlag(t *testing.T) {
+	srv := ntptest.New(t, ntptest.Config{Stratum: 4})
+	deps, _ := testDeps(123, fakeResolver{})
+	r := runDateWith(t, deps, "ntpdate", "-q", "--port", strconv.Itoa(int(srv.Addr.Port())), "127.0.0.1")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "server 127.0.0.1, stratum 4,") {
+		t.Errorf("exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
 }
