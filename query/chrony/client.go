@@ -223,13 +223,24 @@ func (c *Client) Do(ctx context.Context, r Request) ([]byte, error) {
 // readReply reads datagrams until one answers r or the deadline passes.
 // Stray datagrams (old sequence numbers, garbage) are skipped.
 func (c *Client) readReply(ctx context.Context, r Request, deadline time.Time) ([]byte, error) {
-	if err := c.conn.SetReadDeadline(deadline); err != nil {
+	conn := c.conn
+	if err := conn.SetReadDeadline(deadline); err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// cancellation interrupts the read by moving the deadline into the
+	// past; wait for that to finish before the connection is reused
+	interrupted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = conn.SetReadDeadline(time.Unix(1, 0))
+		close(interrupted)
+	})
+	defer func() {
+		if !stop() {
+			<-interrupted
+		}
+	}()
 	for {
-		n, err := c.conn.Read(c.buf)
+		n, err := conn.Read(c.buf)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil, io.ErrUnexpectedEOF

@@ -38,6 +38,7 @@ func ParseScenarioFile(path string) (*Scenario, error) {
 //	clock name=value, ...        its clock variables (appended)
 //	drop                         answer nothing (noquery)
 //	include FILE                 read FILE (relative to this file) here
+//	                             (ParseScenarioFile only)
 //	sysreset                     forget the system variables read so far
 //	delassoc ID                  forget an association read so far
 //	<other> args...              kept in Meta[other] for the test
@@ -47,7 +48,7 @@ func ParseScenarioFile(path string) (*Scenario, error) {
 // (fraction 0x80000000).
 func ParseScenario(r io.Reader) (*Scenario, error) {
 	sc := &Scenario{Meta: map[string][]string{}}
-	if err := sc.parse(r, ".", 0); err != nil {
+	if err := sc.parse(r, "", 0); err != nil {
 		return nil, err
 	}
 	return sc, nil
@@ -128,6 +129,9 @@ func (sc *Scenario) parse(r io.Reader, dir string, depth int) error {
 			}
 			cur = nil
 		case "include":
+			if dir == "" {
+				return bad("include needs a scenario file (ParseScenarioFile)")
+			}
 			if depth > 8 {
 				return bad("include nesting too deep")
 			}
