@@ -340,6 +340,7 @@ func (d *Daemon) bind() error {
 			return err
 		}
 	}
+	var firstErr error
 	for _, a := range addrs {
 		c, err := d.listen(a)
 		if err != nil {
@@ -347,13 +348,19 @@ func (d *Daemon) bind() error {
 				return fmt.Errorf("daemon: listen %s: %w", a, err)
 			}
 			d.log.Warn("cannot listen", "addr", a.String(), "err", err)
+			if firstErr == nil {
+				firstErr = err
+			}
 			continue
 		}
 		d.conns = append(d.conns, c)
 		d.addrs = append(d.addrs, c.LocalAddr().(*net.UDPAddr).AddrPort())
 	}
 	if len(d.conns) == 0 {
-		return errors.New("daemon: no address to listen on")
+		if firstErr != nil {
+			return fmt.Errorf("daemon: cannot listen on any address: %w (port %d needs root or CAP_NET_BIND_SERVICE; tests use --listen 127.0.0.1:PORT)", firstErr, d.opts.Port)
+		}
+		return errors.New("daemon: no address to listen on (check -4/-6, -I and the interface lines)")
 	}
 	return nil
 }
