@@ -295,7 +295,18 @@ func FuzzVerify(f *testing.F) {
 	f.Add(AppendMAC(p.Append(nil), keys[7]))
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		IsCryptoNAK(pkt)
-		body, _, _, found, serr := SplitMAC(pkt)
+		body, sid, sdig, found, serr := SplitMAC(pkt)
+		// SplitMAC and Parse agree on where the MAC is.
+		if p, err := Parse(pkt); (err == nil) != (serr == nil) {
+			t.Fatalf("Parse error %v, SplitMAC error %v", err, serr)
+		} else if err == nil {
+			if found != (p.MAC != nil) || found && (p.MAC.KeyID != sid || !bytes.Equal(p.MAC.Digest, sdig)) {
+				t.Fatalf("Parse MAC %+v, SplitMAC %v %d %x", p.MAC, found, sid, sdig)
+			}
+			if found && len(body) != HeaderLen+extLen(p.Extensions) {
+				t.Fatalf("body %d octets, %d extension fields", len(body), len(p.Extensions))
+			}
+		}
 		id, err := Verify(pkt, keys)
 		if serr != nil && (err == nil || err.Error() != serr.Error()) {
 			t.Fatalf("SplitMAC error %v, Verify error %v", serr, err)
@@ -310,4 +321,12 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+func extLen(efs []ExtensionField) int {
+	n := 0
+	for _, ef := range efs {
+		n += 4 + len(ef.Value)
+	}
+	return n
 }
