@@ -259,6 +259,17 @@ func TestNoAmplification(t *testing.T) {
 			t.Errorf("127.0.0.1, %s: %d-octet error reply to a %d-octet request", at.name, len(allowed[i].replies[0]), len(at.pkt))
 		}
 	}
+	worst, worstName := 0.0, ""
+	for i, at := range cat {
+		total := 0
+		for _, r := range allowed[i].replies {
+			total += len(r)
+		}
+		if len(at.pkt) > 0 && float64(total)/float64(len(at.pkt)) > worst {
+			worst, worstName = float64(total)/float64(len(at.pkt)), at.name
+		}
+	}
+	t.Logf("127.0.0.1 (allowed to query): largest reply/request octet ratio %.1f (%s)", worst, worstName)
 	if got := d.Metrics().Packets(7, "served") + d.Metrics().Packets(7, "error"); got != 0 {
 		t.Errorf("metrics: %d mode 7 packets answered", got)
 	}
