@@ -23,6 +23,22 @@
 //   - Daemon (daemon.go): wires configuration, engine, sockets, drift file,
 //     metrics and logging together; usable in-process from tests.
 //
+// # Restriction policy
+//
+// restrict lines are applied as ntpd does (most specific prefix wins; see
+// ntpconf.Restrictor). A configuration without restrict lines allows
+// everything, like classic ntpd; the built-in default configuration
+// (ntpconf.DefaultConfig) serves time to everybody with "kod limited" and
+// answers mode 6 queries from loopback only. ignore drops every packet;
+// noserve drops mode 3; noquery (and ignore) drop mode 6 silently, so ntpq
+// and ntpstat time out exactly as against ntpd; version drops requests that
+// are not NTPv4; limited applies the per-source rate limit of "discard
+// average/minimum" (MRU), answering with a RATE kiss-o'-death when kod is
+// also set. nomodify, nopeer, notrap and notrust have nothing to refuse
+// here: writes, configuration and traps are always refused with PERMISSION
+// (authentication is not implemented), and symmetric modes are not served.
+// Host-name restrict entries are not resolved (a warning is logged).
+//
 // # Engine
 //
 // Synchronisation is behind a small interface so that the upstream engine
