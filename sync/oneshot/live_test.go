@@ -193,11 +193,26 @@ func sameModuloNoise(a, b string, tol float64) error {
 		return fmt.Errorf("%d lines vs %d lines", len(al), len(bl))
 	}
 	slack := map[string]float64{}
+	owner := make([]string, len(al)) // -d: the server whose block a line is in
 	for _, lines := range [][]string{al, bl} {
-		for _, l := range lines {
+		cur := ""
+		for i, l := range lines {
 			if m := serverLineRE.FindStringSubmatch(l); m != nil {
 				d, _ := strconv.ParseFloat(m[2], 64)
 				slack[m[1]] += math.Max(0, d-loopbackDelay)
+			}
+			if m := debugServerRE.FindStringSubmatch(l); m != nil {
+				cur = m[1]
+			}
+			if m := debugDelayRE.FindStringSubmatch(l); m != nil && cur != "" {
+				d, _ := strconv.ParseFloat(m[1], 64)
+				slack[cur] += math.Max(0, d-loopbackDelay)
+			}
+			if l == "" {
+				cur = ""
+			}
+			if cur != "" {
+				owner[i] = cur
 			}
 		}
 	}
@@ -205,7 +220,7 @@ func sameModuloNoise(a, b string, tol float64) error {
 		if numRE.ReplaceAllString(al[i], "N") != numRE.ReplaceAllString(bl[i], "N") {
 			return fmt.Errorf("line %d differs:\n  %q\n  %q", i+1, al[i], bl[i])
 		}
-		lineTol := tol
+		lineTol := tol + slack[owner[i]]
 		for addr, sl := range slack {
 			if strings.Contains(al[i], "server "+addr+" ") || strings.Contains(al[i], "server "+addr+",") {
 				lineTol += sl
@@ -226,6 +241,11 @@ func sameModuloNoise(a, b string, tol float64) error {
 // loopbackDelay is what classic reports for a round trip of a few
 // microseconds: 2^-6 + 0x28f/65536 plus a couple of 1/65536 s units.
 const loopbackDelay = 0.0257
+
+var (
+	debugServerRE = regexp.MustCompile(`^server (\S+), port \d+$`)
+	debugDelayRE  = regexp.MustCompile(`^delay (\d+\.\d+), dispersion`)
+)
 
 var serverLineRE = regexp.MustCompile(`^server (\S+), stratum \d+, offset \S+, delay (\d+\.\d+)$`)
 
