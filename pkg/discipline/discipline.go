@@ -55,7 +55,6 @@ const (
 	maxPoints     = 64
 	tailSlew      = 5e-3 // seconds left to adjtime after a fast slew
 	// poll adaptation (ntpd's PGATE and LIMIT)
-	pgate = 4.0
 	limit = 30
 )
 
@@ -386,6 +385,12 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 	if len(d.points) > maxPoints {
 		d.points = d.points[len(d.points)-maxPoints:]
 	}
+	// Wander makes old samples misleading: keep at most windowPolls poll
+	// intervals (and never fewer than 3 points).
+	maxAge := time.Duration(windowPolls*math.Exp2(float64(d.state.Poll))) * time.Second
+	for len(d.points) > 3 && now.Sub(d.points[0].t) > maxAge {
+		d.points = d.points[1:]
+	}
 	fit := d.regress(now)
 	e := th
 	if fit.n >= settleN && fit.span >= settleSpan {
@@ -399,10 +404,10 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 		return Result{}, err
 	}
 	if debugUpdates {
-		println("upd", now.Unix()%100000, int(th*1e6), fit.n, int(fit.span), int(fit.slope*1e9), int(e*1e6), int(errS*1e6))
+		println("upd", now.Unix()%100000, int(th*1e6), fit.n, int(fit.span), int(fit.slope*1e9), int(e*1e6), int(errS*1e6), d.state.Poll, int(fit.sigma*1e6))
 	}
 	d.slopeErr = fit.slopeErr
-	d.finishUpdate(th, math.Max(fit.sigma, errS))
+	d.finishUpdate(th, math.Hypot(fit.sigma, errS))
 	return Result{Action: Slewed, Offset: theta}, nil
 }
 
@@ -424,29 +429,34 @@ func (d *Discipline) finishUpdate(th, sigma float64) {
 	} else {
 		j := d.state.Jitter.Seconds()
 		d.state.Jitter = ntp.DurationFromSeconds(math.Sqrt(j*j + (th*th-j*j)/4))
-		return
 	}
 	d.state.WanderPPM = math.Sqrt(d.wanderVar)
 	d.state.Updates++
 	d.state.Synchronized = true
-	// ntpd's poll adaptation: lengthen while offsets stay within the jitter
-	jit := math.Max(d.state.Jitter.Seconds(), 1e-6)
-	if math.Abs(th) < pgate*jit {
+	if !d.settled || sigma <= 0 {
+		return // the poll stays at its minimum while the frequency settles
+	}
+	// Poll adaptation in ntpd's style (a counter that must reach a limit),
+	// but with a tighter gate: the offset at an update is the prediction
+	// error of the loop, which grows with the poll interval (residual
+	// frequency error, wander). While it stays within the measurement noise
+	// the poll may grow; when it clearly exceeds it the poll shrinks.
+	jit := math.Max(sigma, 1e-6)
+	switch a := math.Abs(th); {
+	case a < pgateUp*jit:
 		d.count += int(d.state.Poll)
 		if d.count > limit {
-			d.count = limit
+			d.count = 0
 			if d.state.Poll < d.o.MaxPoll {
 				d.state.Poll++
-				d.count = 0
 			}
 		}
-	} else {
+	case a > pgateDown*jit:
 		d.count -= 2 * int(d.state.Poll)
 		if d.count < -limit {
-			d.count = -limit
+			d.count = 0
 			if d.state.Poll > d.o.MinPoll {
 				d.state.Poll--
-				d.count = 0
 			}
 		}
 	}
@@ -551,27 +561,39 @@ type fit struct {
 // regress fits a line through the raw phases, x relative to now, dropping
 // the oldest points while the residuals fail a runs test.
 func (d *Discipline) regress(now time.Time) fit {
+	minGap := math.Exp2(float64(d.state.Poll)) / 2
 	for {
 		f := linfit(d.points, now)
-		n := len(d.points)
-		if n <= 6 {
+		if len(d.points) <= 6 {
 			return f
 		}
-		runs := 1
+		// Count sign runs of the residuals over points at least half a
+		// poll interval apart, so that a dense burst of samples does not
+		// look random by itself.
+		runs, n := 1, 0
 		prev := 0.0
+		var last time.Time
 		for i, p := range d.points {
+			if i > 0 && p.t.Sub(last).Seconds() < minGap {
+				continue
+			}
+			last = p.t
 			r := p.rho - (f.intercept + f.slope*p.t.Sub(now).Seconds())
-			if i > 0 && (r > 0) != (prev > 0) {
+			if n > 0 && (r > 0) != (prev > 0) {
 				runs++
 			}
 			prev = r
+			n++
+		}
+		if n <= 6 {
+			return f
 		}
 		exp := float64(n)/2 + 1
 		sd := math.Sqrt(float64(n-1)) / 2
 		if float64(runs) >= exp-2*sd {
 			return f
 		}
-		d.points = d.points[n/4:]
+		d.points = d.points[len(d.points)/4:]
 	}
 }
 
@@ -674,3 +696,7 @@ func (d *Discipline) SetOnce(offset time.Duration) (Result, error) {
 
 var debugUpdates = false
 var settleN, settleSpan = 6, 60.0
+
+var pgateUp, pgateDown = 1.0, 2.0
+
+var windowPolls = 64.0
