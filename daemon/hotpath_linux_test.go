@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +27,7 @@ import (
 func newHotDaemon(t testing.TB, conf string, n int) (*Daemon, netip.AddrPort) {
 	t.Helper()
 	d, err := New(Options{
-		Config: parseConf(t, conf),
+		Config: hotConf(t, conf),
 		Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Info:   SystemInfo{Version: "test"},
@@ -55,6 +57,15 @@ func newHotDaemon(t testing.TB, conf string, n int) (*Daemon, netip.AddrPort) {
 		wg.Wait()
 	})
 	return d, conns[0].LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+func hotConf(t testing.TB, text string) *ntpconf.Config {
+	t.Helper()
+	cfg, err := ntpconf.Parse("hot.conf", strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 func hotRequest(xmt uint64) []byte {
@@ -296,7 +307,7 @@ func BenchmarkHotPathLoop(b *testing.B) {
 	for _, bs := range []int{1, 16} {
 		b.Run(map[int]string{1: "batch1", 16: "batch16"}[bs], func(b *testing.B) {
 			d, err := New(Options{
-				Config: parseConf(b, "server 127.127.1.0\nrestrict default\nenable monitor\n"),
+				Config: hotConf(b, "server 127.127.1.0\nrestrict default\nenable monitor\n"),
 				Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			})
@@ -348,4 +359,77 @@ func BenchmarkHotPathLoop(b *testing.B) {
 	}
 }
 
-var _ = ntpconf.RestrictLimited
+// BenchmarkTxStampAge compares the age of the transmit timestamp when the
+// reply reaches the client's socket (T4-T3, from the client's kernel
+// receive timestamp) between the hot path and the portable loop, for bursts
+// of 1 and 4 requests from different clients. Run it with -cpu 1,2 to see
+// the effect of GOMAXPROCS.
+func BenchmarkTxStampAge(b *testing.B) {
+	for _, burst := range []int{1, 4} {
+		for _, hot := range []bool{true, false} {
+			name := map[bool]string{true: "hot", false: "portable"}[hot] + "/burst" + string(rune('0'+burst))
+			b.Run(name, func(b *testing.B) { benchTxStampAge(b, hot, burst) })
+		}
+	}
+}
+
+func benchTxStampAge(b *testing.B, hot bool, burst int) {
+	d, err := New(Options{
+		Config: hotConf(b, "server 127.127.1.0\nrestrict default\n"),
+		Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	conns, err := listenGroup(netip.MustParseAddrPort("127.0.0.1:0"), 1, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if hot {
+			d.serveHot(ctx, conns[0], netip.AddrPort{})
+		} else {
+			d.serve(ctx, conns[0], netip.AddrPort{})
+		}
+	}()
+	defer func() { cancel(); conns[0].Close(); <-done }()
+	cls := make([]*net.UDPConn, burst)
+	for i := range cls {
+		cls[i], err = net.DialUDP("udp4", nil, conns[0].LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cls[i].Close()
+		rc, _ := cls[i].SyscallConn()
+		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
+	}
+	buf, oob := make([]byte, 512), make([]byte, 128)
+	ages := make([]time.Duration, 0, b.N)
+	req := hotRequest(1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i += burst {
+		for _, cl := range cls {
+			cl.Write(req)
+		}
+		for _, cl := range cls {
+			n, oobn, _, _, err := cl.ReadMsgUDP(buf, oob)
+			if err != nil || n != 48 {
+				b.Fatal(err)
+			}
+			t4, ok := kernelRxTime(oob[:oobn])
+			if !ok {
+				b.Fatal("no kernel timestamp")
+			}
+			ages = append(ages, t4.Sub(ntp.Timestamp(binary.BigEndian.Uint64(buf[40:48]))))
+		}
+	}
+	b.StopTimer()
+	slices.Sort(ages)
+	b.ReportMetric(float64(ages[len(ages)/2])/1e3, "t4-t3-p50-us")
+	b.ReportMetric(float64(ages[len(ages)*99/100])/1e3, "t4-t3-p99-us")
+}
