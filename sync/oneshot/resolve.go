@@ -61,7 +61,7 @@ func Resolve(ctx context.Context, r Resolver, host string, family int) ([]netip.
 		if (family == 4 && !a.Is4()) || (family == 6 && !a.Is6()) {
 			return nil, &ResolveError{Host: host, Code: EAIAddrFamily}
 		}
-		return []netip.Addr{a.WithZone("")}, nil
+		return []netip.Addr{a}, nil
 	}
 	if host == "" || strings.Contains(host, "..") {
 		return nil, &ResolveError{Host: host, Code: EAINoName}

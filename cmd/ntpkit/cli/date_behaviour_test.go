@@ -302,3 +302,20 @@ func TestDatePortFlag(t *testing.T) {
 		t.Errorf("exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// Every reachable address of a name is polled, like classic's loop over
+// getaddrinfo's answers; unreachable ones are skipped silently.
+func TestDateNameWithSeveralAddresses(t *testing.T) {
+	port := fakeSet(t, map[int]ntptest.Config{1: {Stratum: 3}, 2: {Stratum: 2}})
+	res := fakeResolver{hosts: map[string][]netip.Addr{"pool.test": {
+		netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("192.0.2.1"),
+	}}}
+	deps, _ := testDeps(port, res)
+	deps.Reachable = func(a netip.Addr) bool { return a.IsLoopback() }
+	r := runDateWith(t, deps, "ntpdate", "-q", "pool.test")
+	lines := strings.Split(r.stdout, "\n")
+	if r.code != 0 || len(lines) != 4 || !strings.HasPrefix(lines[0], "server 127.0.0.1, stratum 3,") ||
+		!strings.HasPrefix(lines[1], "server 127.0.0.2, stratum 2,") || !strings.Contains(lines[2], "adjust time server 127.0.0.2 ") {
+		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
