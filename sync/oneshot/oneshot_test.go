@@ -312,3 +312,30 @@ func BenchmarkSample(b *testing.B) {
 		oneshot.Sample(t1, t1+1000, t1+2000, t1+5000, -20)
 	}
 }
+
+// FuzzSampleSelect: arbitrary reply timestamps, precisions, strata and
+// leap values never panic the arithmetic, the filter or the selection, and
+// the chosen server always passed the sanity checks.
+func FuzzSampleSelect(f *testing.F) {
+	f.Add(uint64(0xeeaccfc928c20725), uint64(0xeeaccfc928c9aaaa), uint64(0xeeaccfc928ca06c6), uint64(0xeeaccfc928d00000), int8(-23), uint8(3), uint8(0), uint64(0xeeaccfbb50a28aa4))
+	f.Add(uint64(0), uint64(0), uint64(0), uint64(0), int8(127), uint8(16), uint8(3), uint64(0))
+	f.Add(uint64(1<<63), uint64(1), uint64(1<<62), uint64(0xffffffffffffffff), int8(-128), uint8(1), uint8(1), uint64(5))
+	f.Fuzz(func(t *testing.T, t1, t2, t3, t4 uint64, prec int8, stratum, leap uint8, ref uint64) {
+		var servers []*oneshot.Server
+		for i := range 3 {
+			s := oneshot.NewServer("x", netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 123))
+			off, del := oneshot.Sample(ntp.Timestamp(t1), ntp.Timestamp(t2+uint64(i)), ntp.Timestamp(t3), ntp.Timestamp(t4), prec)
+			s.FilterDelay[0], s.FilterOffset[0], s.FilterSOffset[0] = del, off, off.SFP()
+			s.Xmits, s.NextPt = 1, 1
+			s.Stratum, s.Leap, s.Precision = stratum+uint8(i), ntp.Leap(leap&3), prec
+			s.RefTime, s.Org = ntp.Timestamp(ref), ntp.Timestamp(t3)
+			servers = append(servers, s)
+			_ = off.Format(6) + del.Format(5)
+		}
+		if c := oneshot.Select(servers, 1, nil); c != nil {
+			if c.Stratum == 0 || c.Stratum > 15 || c.Leap == ntp.LeapAlarm || c.Reject != "" || !c.Chosen {
+				t.Fatalf("chose an unfit server: %+v", c)
+			}
+		}
+	})
+}
