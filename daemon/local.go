@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ntpkit/ntpkit/pkg/clock"
 	"github.com/ntpkit/ntpkit/pkg/ntp"
 	"github.com/ntpkit/ntpkit/pkg/ntpconf"
 	ntpsync "github.com/ntpkit/ntpkit/sync"
@@ -31,16 +32,18 @@ const (
 )
 
 // LocalEngine synchronises only to the undisciplined local clock
-// (server 127.127.1.u, refclock type 1). It never adjusts the clock: the
-// local clock is its own reference. Network servers and other refclocks
+// (server 127.127.1.u, refclock type 1). It never steps, slews or changes
+// the frequency of the clock: the local clock is its own reference. With an
+// Adjuster it only reports "synchronised" to the kernel once LOCAL is the
+// system peer. Network servers and other refclocks
 // in the configuration are listed as associations that are never reached,
 // so ntpq shows them, until a real engine is plugged in.
 type LocalEngine struct {
-	p       EngineParams
-	sys     atomic.Pointer[ntpsync.SystemState]
-	peers   atomic.Pointer[[]ntpsync.PeerState]
-	locals  []int // indices into peers of the LOCAL associations
-	started bool
+	p         EngineParams
+	sys       atomic.Pointer[ntpsync.SystemState]
+	peers     atomic.Pointer[[]ntpsync.PeerState]
+	locals    []int // indices into peers of the LOCAL associations
+	statusErr bool  // the kernel status could not be set (logged once)
 }
 
 // NewLocalEngine builds the LOCAL-clock engine from the configuration.
@@ -58,7 +61,7 @@ func NewLocalEngine(p EngineParams) (Engine, error) {
 	for _, s := range cfg.Servers {
 		ps := ntpsync.PeerState{
 			AssocID:    id,
-			Configured: s.Kind != ntpconf.KindPool,
+			Configured: true, // a pool prototype is "conf" too (status 8811)
 			HostMode:   ntp.ModeClient,
 			PeerMode:   ntp.ModeServer,
 			Leap:       ntp.LeapAlarm,
@@ -230,6 +233,18 @@ func (e *LocalEngine) sample(sync bool) {
 	e.peers.Store(&peers)
 	e.sys.Store(&st)
 	e.notify()
+	// Tell the kernel the clock is synchronised (other programs read it:
+	// adjtimex, timedatectl, the RTC sync). Never under --no-adjust.
+	if e.p.Adjuster != nil {
+		err := e.p.Adjuster.SetStatus(clock.Status{Synchronized: true, Leap: ntp.LeapNone,
+			MaxError: st.RootDispersion + st.RootDelay/2, EstError: st.RootDispersion})
+		if err != nil && !e.statusErr {
+			e.statusErr = true
+			if e.p.Logger != nil {
+				e.p.Logger.Warn("cannot set the kernel synchronisation status", "err", err)
+			}
+		}
+	}
 }
 
 func (e *LocalEngine) notify() {
