@@ -175,7 +175,6 @@ type Discipline struct {
 	tRef       time.Time
 	freq       float64 // applied frequency correction, s/s
 	slewAmt    float64
-	slewStart  time.Time
 	base       float64   // frequency correction cancelling the oscillator error, s/s
 	assistEnd  time.Time // end of a fast slew's frequency assist; zero: none
 	freqKnown  bool
@@ -227,7 +226,7 @@ func New(o Options) (*Discipline, error) {
 	}
 	d := &Discipline{o: o, adj: o.Adjuster, log: o.Logger}
 	now := d.adj.Now()
-	d.tRef, d.slewStart = now, now
+	d.tRef = now
 	if o.InitialFrequency != nil {
 		f := clampPPM(*o.InitialFrequency)
 		if err := d.adj.SetFrequency(f); err != nil {
@@ -246,17 +245,42 @@ func clampPPM(f float64) float64 {
 	return math.Max(-clock.MaxFrequency, math.Min(clock.MaxFrequency, f))
 }
 
-func drained(amt float64, dt time.Duration) float64 {
-	s := dt.Seconds()
-	if s <= 0 {
+// trueSince converts the time elapsed on the disciplined clock since the
+// last correction event to true time: while a fast slew runs, the clock's
+// rate is off by up to 1000 ppm (the frequency assist plus adjtime), which
+// over a minute would misplace the bookkeeping by tens of microseconds. The
+// oscillator's own error is taken as -base.
+func (d *Discipline) trueSince(t time.Time) float64 {
+	dt := t.Sub(d.tRef).Seconds()
+	if dt <= 0 {
 		return 0
 	}
-	return math.Copysign(math.Min(math.Abs(amt), clock.MaxSlewRate*s), amt)
+	r := d.freq - d.base
+	if d.slewAmt == 0 {
+		return dt / (1 + r)
+	}
+	sr := math.Copysign(clock.MaxSlewRate, d.slewAmt)
+	ds := math.Abs(d.slewAmt) / clock.MaxSlewRate // true duration of the slew
+	ls := ds * (1 + r + sr)                       // its duration on our clock
+	if dt <= ls {
+		return dt / (1 + r + sr)
+	}
+	return ds + (dt-ls)/(1+r)
 }
 
 // correction returns the total correction applied up to t in this epoch.
 func (d *Discipline) correction(t time.Time) float64 {
-	return d.pAcc + d.freq*t.Sub(d.tRef).Seconds() + drained(d.slewAmt, t.Sub(d.slewStart))
+	T := d.trueSince(t)
+	return d.pAcc + d.freq*T + math.Copysign(math.Min(math.Abs(d.slewAmt), clock.MaxSlewRate*T), d.slewAmt)
+}
+
+// fold accounts everything applied up to now and starts a new segment.
+func (d *Discipline) fold(now time.Time) {
+	T := d.trueSince(now)
+	dr := math.Copysign(math.Min(math.Abs(d.slewAmt), clock.MaxSlewRate*T), d.slewAmt)
+	d.pAcc += d.freq*T + dr
+	d.slewAmt -= dr
+	d.tRef = now
 }
 
 func (d *Discipline) setFreq(now time.Time, f float64) error {
@@ -264,8 +288,8 @@ func (d *Discipline) setFreq(now time.Time, f float64) error {
 	if err := d.adj.SetFrequency(f * 1e6); err != nil {
 		return err
 	}
-	d.pAcc += d.freq * now.Sub(d.tRef).Seconds()
-	d.tRef, d.freq = now, f
+	d.fold(now)
+	d.freq = f
 	return nil
 }
 
@@ -273,8 +297,8 @@ func (d *Discipline) slew(now time.Time, x float64) error {
 	if err := d.adj.Slew(ntp.DurationFromSeconds(x)); err != nil {
 		return err
 	}
-	d.pAcc += drained(d.slewAmt, now.Sub(d.slewStart))
-	d.slewAmt, d.slewStart = x, now
+	d.fold(now)
+	d.slewAmt = x
 	return nil
 }
 
@@ -289,11 +313,15 @@ func (d *Discipline) Mark() Mark {
 // elapsed time.
 func (d *Discipline) MarkAt(t time.Time) Mark {
 	now := d.adj.Now()
-	dt := now.Sub(t)
-	if dt <= 0 {
-		return d.Mark()
+	if !now.After(t) || !t.After(d.tRef) {
+		// before the last correction event: extrapolate with the frequency
+		m := d.Mark()
+		if now.After(t) {
+			m.p -= d.freq * now.Sub(t).Seconds()
+		}
+		return m
 	}
-	return Mark{epoch: d.epoch, p: d.correction(now) - d.freq*dt.Seconds() - (drained(d.slewAmt, now.Sub(d.slewStart)) - drained(d.slewAmt, t.Sub(d.slewStart))), ok: true}
+	return Mark{epoch: d.epoch, p: d.correction(t), ok: true}
 }
 
 // Valid reports whether a mark was taken in the current epoch (no step
@@ -526,7 +554,8 @@ func (d *Discipline) Tick() error {
 }
 
 func (d *Discipline) pendingSlew(now time.Time) float64 {
-	return d.slewAmt - drained(d.slewAmt, now.Sub(d.slewStart))
+	T := d.trueSince(now)
+	return d.slewAmt - math.Copysign(math.Min(math.Abs(d.slewAmt), clock.MaxSlewRate*T), d.slewAmt)
 }
 
 func (d *Discipline) step(now time.Time, theta time.Duration) (Result, error) {
@@ -538,7 +567,7 @@ func (d *Discipline) step(now time.Time, theta time.Duration) (Result, error) {
 	after := d.adj.Now()
 	d.points = d.points[:0]
 	d.pAcc, d.slewAmt = 0, 0
-	d.tRef, d.slewStart = after, after
+	d.tRef = after
 	d.assistEnd = time.Time{}
 	if err := d.setFreq(after, d.base); err != nil {
 		return Result{}, err
