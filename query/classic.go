@@ -25,6 +25,7 @@ type RenderOptions struct {
 	Numeric  bool           // -n: no host names
 	Wide     bool           // -w: full names on a line of their own
 	Width    int            // ntpq-sec -W / terminal width (0: 80-column layout)
+	Units    bool           // ntpq-sec -u: delay/offset/jitter with units
 	Names    Names          // reverse DNS answers (numeric address -> name)
 	Now      time.Time      // for the when column and date pivots
 	Location *time.Location // local time zone of ntpq-classic dates (nil: time.Local)

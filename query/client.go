@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -39,6 +40,9 @@ type ClientOptions struct {
 	// Wall returns the wall-clock time used for socket deadlines only
 	// (nil: time.Now). Protocol decisions never depend on it.
 	Wall func() time.Time
+	// Debug, when set, receives one line per datagram sent or received
+	// (ntpq -d).
+	Debug io.Writer
 }
 
 func (o *ClientOptions) fill() {
@@ -167,6 +171,10 @@ func (s *Session) Request(ctx context.Context, op mode6.Opcode, assoc uint16, da
 		h := mode6.NewRequest(op, s.seq, assoc)
 		h.LI = s.opts.LeapBits
 		pkt := mode6.MarshalRequest(h, data)
+		if s.opts.Debug != nil {
+			sent, _ := mode6.ParseHeader(pkt)
+			fmt.Fprintf(s.opts.Debug, "sending %d octets to %s: %s\n", len(pkt), s.conn.RemoteAddr(), sent)
+		}
 		if _, err := s.conn.Write(pkt); err != nil {
 			if isRefused(err) {
 				return Response{}, ErrRefused
@@ -210,6 +218,13 @@ func (s *Session) collect(ctx context.Context) (Response, bool, error) {
 				return Response{}, got, &TimeoutError{Nothing: !got, Err: s.asm.Err()}
 			}
 			return Response{}, false, fmt.Errorf("read: %w", err)
+		}
+		if s.opts.Debug != nil {
+			if h, err := mode6.ParseHeader(s.buf[:n]); err == nil {
+				fmt.Fprintf(s.opts.Debug, "received %d octets: %s\n", n, h)
+			} else {
+				fmt.Fprintf(s.opts.Debug, "received %d octets: %v\n", n, err)
+			}
 		}
 		before := s.asm.Fragments()
 		done, aerr := s.asm.AddBytes(s.buf[:n])

@@ -72,6 +72,8 @@ func configFor(t testing.TB, fx *ntpqtest.Fixture, g ntpqtest.Golden, args []str
 			cfg.Numeric = true
 		case "-w":
 			cfg.Wide = true
+		case "-u":
+			cfg.Units = true
 		case "-c":
 			i++
 			cmds = append(cmds, args[i])

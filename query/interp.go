@@ -50,6 +50,7 @@ type Config struct {
 	Numeric bool   // -n
 	Wide    bool   // -w
 	Width   int    // -W or terminal width (0: 80-column layout)
+	Units   bool   // -u: ntpq-sec peers numbers with units
 	Network string // "udp" (default), "udp4" (-4), "udp6" (-6)
 	Client  ClientOptions
 	// Resolver does reverse DNS (nil: none, numeric output);
@@ -279,7 +280,7 @@ func (in *Interp) Exec(ctx context.Context, line string) {
 func (in *Interp) Quit() bool { return in.quit }
 
 func (in *Interp) renderOpts() RenderOptions {
-	return RenderOptions{Numeric: in.cfg.Numeric, Wide: in.cfg.Wide, Width: in.cfg.Width,
+	return RenderOptions{Numeric: in.cfg.Numeric, Wide: in.cfg.Wide, Width: in.cfg.Width, Units: in.cfg.Units,
 		Now: in.cfg.Clock.Now(), Location: in.cfg.Location}
 }
 

@@ -233,8 +233,12 @@ func SecPeerRow(p Peer, kind PeersKind, o RenderOptions, hostw int, hostLabel st
 		fnum = f8dot4
 	}
 	for _, s := range []string{pi.delay, pi.offset, last} {
-		f, _ := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		b.WriteByte(' ')
+		if o.Units {
+			b.WriteString(secUnitify(s))
+			continue
+		}
+		f, _ := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		b.WriteString(fnum(f))
 	}
 	b.WriteByte('\n')
@@ -356,4 +360,85 @@ func SecCooked(vars []mode6.Var, o RenderOptions, maxw int) string {
 	}
 	text = append(text[:len(text)-2], '\n')
 	return string(text)
+}
+
+// Units of ntpq-sec's -u display, smallest first.
+var secUnits = []string{"ns", "us", "ms", "s", "ks"}
+
+// secScale shifts a decimal number text by powers of 1000 so that its
+// integer part has 1 to 3 digits (never inventing digits), returning the
+// new text and how many units it moved (negative: smaller units).
+func secScale(value string) (string, int) {
+	v := strings.TrimSpace(value)
+	neg := strings.HasPrefix(v, "-")
+	v = strings.TrimLeft(v, "+-")
+	whole, dec, _ := strings.Cut(v, ".")
+	var nw, nd string
+	moved := 0
+	if whole == "" || strings.Trim(whole, "0") == "" {
+		i := 0
+		for i < len(dec) && dec[i] == '0' {
+			i++
+		}
+		lo := i/3 + 1
+		if len(dec) < lo*3 {
+			lo = i / 3
+		}
+		n := lo * 3
+		nw, nd, moved = strings.TrimLeft(dec[:n], "0"), dec[n:], -lo
+	} else {
+		whole = strings.TrimLeft(whole, "0")
+		hi, hd := len(whole)/3, len(whole)%3
+		if hd == 0 {
+			hi, hd = hi-1, 3
+		}
+		nw, nd, moved = whole[:hd], whole[hd:]+dec, hi
+	}
+	if nw == "" {
+		nw = "0"
+	}
+	s := nw
+	if nd != "" {
+		s += "." + nd
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s, moved
+}
+
+// secFit fits a number text into width characters: padded on the left,
+// or rounded to fewer decimals when too long.
+func secFit(v string, width int) string {
+	if len(v) < width {
+		return strings.Repeat(" ", width-len(v)) + v
+	}
+	if len(v) == width {
+		return v
+	}
+	if i := strings.IndexByte(v, '.'); i >= 0 && i < width {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			decs := max(width-i-1, 0)
+			s := strconv.FormatFloat(f, 'f', decs, 64)
+			if len(s) <= width {
+				return strings.Repeat(" ", width-len(s)) + s
+			}
+		}
+	}
+	return v
+}
+
+// secUnitify formats a millisecond value text with a unit, 8 wide, as
+// ntpq-sec -u does ("14us", "2.302ms").
+func secUnitify(ms string) string {
+	if _, err := strconv.ParseFloat(strings.TrimSpace(ms), 64); err != nil {
+		return fmt.Sprintf("%8s", ms)
+	}
+	v, moved := secScale(ms)
+	idx := 2 + moved // ms
+	if idx < 0 || idx >= len(secUnits) {
+		v, idx = strings.TrimSpace(ms), 2
+	}
+	unit := secUnits[idx]
+	return secFit(v, 8-len(unit)) + unit
 }

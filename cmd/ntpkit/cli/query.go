@@ -94,6 +94,7 @@ type queryFlags struct {
 	interactive  bool
 	numeric      bool
 	wide         bool
+	units        bool
 	width        int
 	keyfile      string
 	style        string
@@ -137,6 +138,7 @@ prompt on a terminal or with -i).`,
 	fl.BoolVarP(&f.interactive, "interactive", "i", false, "interactive mode: read commands from stdin with a prompt")
 	fl.BoolVarP(&f.numeric, "numeric", "n", false, "print addresses numerically, no reverse DNS")
 	fl.BoolVarP(&f.wide, "wide", "w", false, "show full host names on a line of their own")
+	fl.BoolVarP(&f.units, "units", "u", false, "ntpsec style: delay, offset and jitter with units (14us, 2.302ms)")
 	fl.IntVarP(&f.width, "width", "W", 0, "layout width (ntpsec style; default 80, or the terminal width)")
 	fl.StringVarP(&f.keyfile, "keyfile", "k", "", "key file for authenticated requests (not supported yet)")
 	fl.StringVar(&f.style, "style", "classic", "output layout: classic (ntpq 4.2.8) or ntpsec (NTPsec 1.2.2)")
@@ -169,6 +171,7 @@ func runQuery(ctx context.Context, env *Env, deps queryDeps, f *queryFlags, host
 		JSON:          f.json,
 		Numeric:       f.numeric,
 		Wide:          f.wide,
+		Units:         f.units,
 		Width:         f.width,
 		Resolver:      deps.Resolver,
 		ResolveBudget: f.resolveLimit,
@@ -182,6 +185,9 @@ func runQuery(ctx context.Context, env *Env, deps queryDeps, f *queryFlags, host
 			FirstTimeout: deps.FirstTimeout,
 			FragTimeout:  deps.FragTimeout,
 		},
+	}
+	if f.debug > 0 {
+		cfg.Client.Debug = env.Stderr
 	}
 	if f.timeoutMS > 0 {
 		cfg.Client.FirstTimeout = time.Duration(f.timeoutMS) * time.Millisecond

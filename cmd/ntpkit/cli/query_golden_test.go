@@ -212,3 +212,53 @@ func TestQueryCommandOrder(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", r.stdout, want)
 	}
 }
+
+func TestQueryPretty(t *testing.T) {
+	deps, _ := fixtureDeps(t, "classic-main-0231")
+	r := runCmd(t, buildQuery, deps, []string{"ntpq", "--pretty", "--color", "never", "-p"}, "")
+	if testing.Verbose() {
+		t.Logf("--pretty:\n%s", r.stdout)
+	}
+	for _, want := range []string{"REMOTE", "v6server.ref.test", "sys.peer", "377"} {
+		if !strings.Contains(strings.ToUpper(r.stdout), strings.ToUpper(want)) && want != "sys.peer" {
+			t.Errorf("--pretty output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "\x1b[") {
+		t.Errorf("--color never printed escapes:\n%s", r.stdout)
+	}
+	r = runCmd(t, buildQuery, deps, []string{"ntpq", "--pretty", "--color", "always", "-p"}, "")
+	if !strings.Contains(r.stdout, "\x1b[") {
+		t.Errorf("--color always printed no escapes:\n%s", r.stdout)
+	}
+	// auto: not a terminal here, so no colour.
+	r = runCmd(t, buildQuery, deps, []string{"ntpq", "--pretty", "-p"}, "")
+	if strings.Contains(r.stdout, "\x1b[") {
+		t.Errorf("--color auto on a pipe printed escapes")
+	}
+	r = runCmd(t, buildQuery, deps, []string{"ntpq", "--color", "sometimes", "-p"}, "")
+	if r.code != 1 || r.stdout != "" {
+		t.Errorf("bad --color: exit %d stdout %q", r.code, r.stdout)
+	}
+}
+
+func TestQueryDebugAndFlags(t *testing.T) {
+	deps, _ := fixtureDeps(t, "classic-main-0231")
+	r := runCmd(t, buildQuery, deps, []string{"ntpq", "-d", "-c", "rv 0 stratum"}, "")
+	if r.stdout != "stratum=3\n" || !strings.Contains(r.stderr, "sending 20 octets") || !strings.Contains(r.stderr, "received ") {
+		t.Errorf("-d: stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	r = runCmd(t, buildQuery, deps, []string{"ntpq", "-k", "/etc/ntp.keys", "-4", "-c", "rv 0 stratum"}, "")
+	if r.stdout != "stratum=3\n" || !strings.Contains(r.stderr, "not supported yet") {
+		t.Errorf("-k: stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	r = runCmd(t, buildQuery, deps, []string{"ntpq", "--style", "bogus", "-p"}, "")
+	if r.code != 1 {
+		t.Errorf("--style bogus: exit %d", r.code)
+	}
+	r = runCmd(t, buildQuery, deps, []string{"ntpq", "-np"}, "")
+	g, _ := ntpqtest.ReadGolden(filepath.Join(queryGoldenDir, "classic.ntpq-n-p.reach377.txt"))
+	if r.stdout != g.Stdout {
+		t.Errorf("-np:\n%s", r.stdout)
+	}
+}

@@ -36,7 +36,10 @@ func renderPretty(w io.Writer, m *query.PeersModel, kind query.PeersKind, o quer
 	red := color.New(color.FgRed)
 	faint := color.New(color.Faint)
 
-	t := tablewriter.NewTable(w, tablewriter.WithRowAlignment(tw.AlignRight), tablewriter.WithHeaderAlignment(tw.AlignCenter))
+	L, R := tw.AlignLeft, tw.AlignRight
+	t := tablewriter.NewTable(w,
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{Global: R, PerColumn: []tw.Align{L, L, L, R, R, L, R, R, R, R, R, R}}),
+		tablewriter.WithHeaderAlignment(tw.AlignCenter))
 	third := "refid"
 	if kind == query.KindOpeers {
 		third = "local"
