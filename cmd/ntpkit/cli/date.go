@@ -83,8 +83,9 @@ With -q only print what would be done; the clock is never touched.
 
 Output lines, messages and exit status (0 set, 1 no server, 2 usage) match
 classic ntpdate.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		SilenceUsage:          true,
+		SilenceErrors:         true,
+		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.help {
 				return cmd.Help()
