@@ -373,17 +373,20 @@ func rss(pids []int) float64 {
 }
 
 // maxOthers is the CPU (in cores, averaged over a server's steps) that
-// other processes may use before the measurement counts as disturbed.
-const maxOthers = 0.25
+// other processes may use before the measurement counts as disturbed. The
+// benchmark runs at a raised priority, so other work mostly fills the time
+// the contestants leave idle; above half the machine it competes.
+const maxOthers = 0.5
 
-// machineBusy returns the busy (non-idle, non-iowait) ticks of all CPUs.
+// machineBusy returns the user, nice and system ticks of all CPUs (interrupt
+// and softirq time, much of it the loopback traffic itself, is left out).
 func machineBusy() int64 {
 	b, _ := os.ReadFile("/proc/stat")
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
 	var busy int64
 	for i, v := range f[1:] {
-		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest is already in user
+		if i > 2 { // user nice system only
 			continue
 		}
 		n, _ := strconv.ParseInt(v, 10, 64)
