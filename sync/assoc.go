@@ -75,6 +75,7 @@ type assoc struct {
 	burst    int // packets left in the current burst
 	denied   bool
 	kissed   bool // got a RATE kiss: no more bursts
+	gone     bool // demobilised
 	flash    uint16
 
 	// on-wire state

@@ -267,12 +267,15 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		now := e.mono()
 		next := now + time.Hour
-		for _, a := range e.assocs {
-			if a.proto || a.denied || !a.addr.IsValid() {
+		for _, a := range slices.Clone(e.assocs) {
+			if a.proto || a.denied || a.gone || !a.addr.IsValid() {
 				continue
 			}
 			if a.nextPoll <= now {
 				e.poll(a)
+			}
+			if a.gone {
+				continue
 			}
 			next = min(next, a.nextPoll)
 		}
@@ -407,6 +410,7 @@ func (e *Engine) find(from netip.AddrPort) *assoc {
 }
 
 func (e *Engine) receive(p inPacket) {
+	defer e.publishIfStale()
 	h, err := ntp.ParseHeader(p.b)
 	if err != nil || h.Version < ntp.VersionMin || h.Version > ntp.VersionMax {
 		return
@@ -976,6 +980,7 @@ func (e *Engine) demobilize(a *assoc, why string) {
 		return
 	}
 	e.log.Info("association demobilised", "peer", a.label(), "reason", why)
+	a.gone = true
 	e.assocs = slices.Delete(e.assocs, i, i+1)
 	e.banned[a.addr.Addr()] = e.mono() + time.Hour
 	if e.sysPeer == a {
@@ -991,6 +996,12 @@ func (e *Engine) demobilize(a *assoc, why string) {
 }
 
 // ---------------------------------------------------------------- snapshots
+
+// publishIfStale publishes when something changed since the last snapshot
+// (flash bits of rejected packets, for instance).
+func (e *Engine) publishIfStale() {
+	e.publish(time.Time{})
+}
 
 func (e *Engine) publish(now time.Time) {
 	if now.IsZero() {

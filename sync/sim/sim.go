@@ -185,6 +185,7 @@ type ClientOptions struct {
 	Select     ntpsync.SelectOptions
 	Orphan     int
 	Once       bool
+	Resolver   ntpsync.Resolver // for pool and server names
 }
 
 // Client is a running simulated ntpkit.
@@ -305,7 +306,7 @@ func Run(s Scenario) *World {
 		})
 		eng, err = ntpsync.NewEngine(ntpsync.Options{Clock: c.Sim, Discipline: c.D, Transport: ep,
 			Servers: co.Servers, Select: co.Select, Orphan: co.Orphan, LocalAddr: co.Addr,
-			Once: co.Once, Seed: s.Seed + uint64(i)})
+			Once: co.Once, Resolver: co.Resolver, Seed: s.Seed + uint64(i)})
 		if err != nil {
 			c.Err = err
 			close(c.done)
@@ -453,4 +454,15 @@ func (w *World) Trace(i, every int) string {
 		}
 	}
 	return b.String()
+}
+
+// Resolver is a fixed name table (sync.Resolver).
+type Resolver map[string][]netip.Addr
+
+// LookupNetIP returns the addresses of host.
+func (r Resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := r[host]; ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("no such host %q", host)
 }
