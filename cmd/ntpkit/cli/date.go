@@ -22,7 +22,7 @@ import (
 	"github.com/ntpkit/ntpkit/sync/oneshot"
 )
 
-type ntpsyncSocket = ntpsync.Socket
+type dateSocket = ntpsync.Socket
 
 // dateUsage is classic ntpdate 4.2.8's usage line after "usage: <argv0> ".
 const dateUsage = "[-46bBdqsuv] [-a key#] [-e delay] [-k file] [-p samples] [-o version#] [-t timeo] server ..."
@@ -41,7 +41,7 @@ type dateDeps struct {
 	}
 	ServerPort uint16                                        // port polled on every server (123)
 	Reachable  func(netip.Addr) bool                         // route check per resolved address
-	Listen     func(string, uint16) (ntpsyncSocket, error)   // nil: real sockets
+	Listen     func(string, uint16) (dateSocket, error)      // nil: real sockets
 	Syslog     func() (io.Writer, func(string) error, error) // -s: notice writer, err func
 	Version    string
 }
@@ -56,7 +56,7 @@ func defaultDateDeps() dateDeps {
 		Resolver:   net.DefaultResolver,
 		ServerPort: oneshot.NTPPort,
 		Reachable:  oneshot.Reachable,
-		Syslog:     dialSyslog,
+		Syslog:     dateDialSyslog,
 		Version:    v,
 	}
 }
@@ -114,7 +114,7 @@ classic ntpdate.`,
 	f.Uint16Var(&o.port, "port", oneshot.NTPPort, "UDP port of the servers (ntpkit extension, for tests)")
 	f.BoolVar(&o.help, "help", false, "show this help") // no -h: classic rejects it
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return dateUsageError(c, env, classicFlagError(err))
+		return dateUsageError(c, env, dateFlagError(err))
 	})
 	return cmd
 }
@@ -139,8 +139,8 @@ func dateUsageError(cmd *cobra.Command, env *Env, msg string) error {
 	return exit(2)
 }
 
-// classicFlagError turns a pflag error into classic getopt wording.
-func classicFlagError(err error) string {
+// dateFlagError turns a pflag error into classic getopt wording.
+func dateFlagError(err error) string {
 	s := err.Error()
 	switch {
 	case s == "pflag: help requested": // -h: classic has no such option
@@ -162,8 +162,8 @@ func classicFlagError(err error) string {
 	return s
 }
 
-// atoi is C's atoi: optional sign and leading digits, 0 if none.
-func atoi(s string) int {
+// dateAtoi is C's dateAtoi: optional dateSign and leading digits, 0 if none.
+func dateAtoi(s string) int {
 	s = strings.TrimLeft(s, " \t\n")
 	n, i, neg := 0, 0, false
 	if i < len(s) && (s[i] == '+' || s[i] == '-') {
@@ -182,9 +182,9 @@ func atoi(s string) int {
 	return n
 }
 
-// parseSeconds parses a decimal number of seconds like classic atolfp
-// (optional sign, digits, optional fraction); ok false if undecodeable.
-func parseSeconds(s string) (float64, bool) {
+// dateParseSeconds parses a decimal number of seconds like classic atolfp
+// (optional dateSign, digits, optional fraction); ok false if undecodeable.
+func dateParseSeconds(s string) (float64, bool) {
 	t := strings.TrimSpace(s)
 	if t == "" || strings.ContainsAny(t, "eEinxXpP_") {
 		return 0, false
@@ -209,21 +209,21 @@ func validateDate(cmd *cobra.Command, env *Env, o *dateOpts, args []string) (dat
 	c := dateConfig{version: oneshot.DefaultVersion, timeout: oneshot.DefaultTimeout}
 	var errs []string
 	f := cmd.Flags()
-	if o.v6 && (!o.v4 || lastOf(env.Args, "-4", "-6") == "-6") {
+	if o.v6 && (!o.v4 || dateLastOf(env.Args, "-4", "-6") == "-6") {
 		c.family = 6
 	} else if o.v4 {
 		c.family = 4
 	}
 	if f.Changed("auth-delay") {
-		if v, ok := parseSeconds(o.delay); !ok || v >= 1 || v < 0 {
+		if v, ok := dateParseSeconds(o.delay); !ok || v >= 1 || v < 0 {
 			errs = append(errs, fmt.Sprintf("encryption delay %s is unlikely", o.delay))
 		}
 	}
 	if f.Changed("ntp-version") {
-		c.version = uint8(atoi(o.version))
+		c.version = uint8(dateAtoi(o.version))
 	}
 	if f.Changed("samples") {
-		n := atoi(o.samples)
+		n := dateAtoi(o.samples)
 		if n <= 0 || n > oneshot.FilterSize {
 			errs = append(errs, fmt.Sprintf("number of samples (%d) is invalid", n))
 		} else {
@@ -231,7 +231,7 @@ func validateDate(cmd *cobra.Command, env *Env, o *dateOpts, args []string) (dat
 		}
 	}
 	if f.Changed("timeout") {
-		v, ok := parseSeconds(o.timeout)
+		v, ok := dateParseSeconds(o.timeout)
 		if !ok {
 			errs = append(errs, fmt.Sprintf("timeout %s is undecodeable", o.timeout))
 		} else {
@@ -258,9 +258,9 @@ func validateDate(cmd *cobra.Command, env *Env, o *dateOpts, args []string) (dat
 	return c, nil
 }
 
-// lastOf returns whichever of a and b occurs last in args as a separate
+// dateLastOf returns whichever of a and b occurs last in args as a separate
 // word or inside a cluster of short options (best effort).
-func lastOf(args []string, a, b string) string {
+func dateLastOf(args []string, a, b string) string {
 	last := ""
 	for _, arg := range args {
 		if !strings.HasPrefix(arg, "-") || strings.HasPrefix(arg, "--") {
@@ -312,9 +312,9 @@ func (l *dateLogger) errorf(format string, args ...any) {
 	fmt.Fprint(l.stderr, l.stamp()+msg+"\n")
 }
 
-// dialSyslog connects to the local syslog socket as "ntpdate" (daemon
+// dateDialSyslog connects to the local syslog socket as "ntpdate" (daemon
 // facility, with the PID).
-func dialSyslog() (io.Writer, func(string) error, error) {
+func dateDialSyslog() (io.Writer, func(string) error, error) {
 	w, err := syslog.New(syslog.LOG_NOTICE|syslog.LOG_DAEMON, "ntpdate")
 	if err != nil {
 		return nil, nil, err
@@ -436,9 +436,9 @@ func runDate(cmd *cobra.Command, env *Env, deps dateDeps, o *dateOpts, args []st
 		pivot := deps.Clock.Now()
 		for _, s := range servers {
 			if o.debug {
-				writeServerDebug(stdout, s, cfg.samples, pivot, deps.Location)
+				dateWriteServerDebug(stdout, s, cfg.samples, pivot, deps.Location)
 			} else {
-				writeServerLine(stdout, s)
+				dateWriteServerLine(stdout, s)
 			}
 		}
 	}
@@ -470,7 +470,7 @@ func runDate(cmd *cobra.Command, env *Env, deps dateDeps, o *dateOpts, args []st
 					log.errorf("Can't set time of day: %v", err)
 				}
 			} else {
-				err = adj.Slew(slewAmount(chosen.Offset))
+				err = adj.Slew(dateSlewAmount(chosen.Offset))
 				if err != nil {
 					log.errorf("Can't adjust the time of day: %v", err)
 				}
@@ -496,9 +496,9 @@ func runDate(cmd *cobra.Command, env *Env, deps dateDeps, o *dateOpts, args []st
 	return nil
 }
 
-// slewAmount is what classic ntpdate hands to adjtime: the offset plus an
+// dateSlewAmount is what classic ntpdate hands to adjtime: the offset plus an
 // overshoot of half of it, at most 1/16 s, so the clock settles faster.
-func slewAmount(off oneshot.LFP) time.Duration {
+func dateSlewAmount(off oneshot.LFP) time.Duration {
 	d := off.Duration()
 	over := d / 2
 	if over < 0 {
@@ -511,8 +511,8 @@ func slewAmount(off oneshot.LFP) time.Duration {
 	return d + over
 }
 
-// writeServerLine prints classic's -q line for a server that answered.
-func writeServerLine(w io.Writer, s *oneshot.Server) {
+// dateWriteServerLine prints classic's -q line for a server that answered.
+func dateWriteServerLine(w io.Writer, s *oneshot.Server) {
 	if !s.Answered() {
 		return
 	}
@@ -520,8 +520,8 @@ func writeServerLine(w io.Writer, s *oneshot.Server) {
 		s.Addr.Addr(), s.Stratum, s.Offset.Format(6), s.Delay.Format(5))
 }
 
-// writeServerDebug prints classic's -d block for a server that answered.
-func writeServerDebug(w io.Writer, s *oneshot.Server, samples int, pivot time.Time, loc *time.Location) {
+// dateWriteServerDebug prints classic's -d block for a server that answered.
+func dateWriteServerDebug(w io.Writer, s *oneshot.Server, samples int, pivot time.Time, loc *time.Location) {
 	if !s.Answered() {
 		return
 	}
@@ -584,7 +584,7 @@ type dateResult struct {
 	Adjusted bool   // the clock was changed (never with -q or -d)
 }
 
-type jsonServer struct {
+type dateJSONServer struct {
 	Host       string   `json:"host"`
 	Address    string   `json:"address"`
 	Port       uint16   `json:"port"`
@@ -604,18 +604,18 @@ type jsonServer struct {
 
 func writeDateJSON(w io.Writer, r dateResult) {
 	out := struct {
-		Servers  []jsonServer `json:"servers"`
-		Chosen   *string      `json:"chosen"`
-		Action   string       `json:"action,omitempty"`
-		Offset   *float64     `json:"offset"`
-		Adjusted bool         `json:"adjusted"`
-	}{Servers: []jsonServer{}, Action: r.Action, Adjusted: r.Adjusted}
+		Servers  []dateJSONServer `json:"servers"`
+		Chosen   *string          `json:"chosen"`
+		Action   string           `json:"action,omitempty"`
+		Offset   *float64         `json:"offset"`
+		Adjusted bool             `json:"adjusted"`
+	}{Servers: []dateJSONServer{}, Action: r.Action, Adjusted: r.Adjusted}
 	round := func(v float64, n int) *float64 {
 		f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', n, 64), 64)
 		return &f
 	}
 	for _, s := range r.Servers {
-		js := jsonServer{
+		js := dateJSONServer{
 			Host: s.Name, Address: s.Addr.Addr().String(), Port: s.Addr.Port(),
 			Answered: s.Answered(), Stratum: s.Stratum, Sent: s.Xmits,
 			Chosen: s.Chosen, Rejected: s.Reject,

@@ -16,7 +16,7 @@ import (
 	"github.com/ntpkit/ntpkit/sync/ntptest"
 )
 
-const usageLine = "usage: ntpdate [-46bBdqsuv] [-a key#] [-e delay] [-k file] [-p samples] [-o version#] [-t timeo] server ...\n"
+const dateUsageLine = "usage: ntpdate [-46bBdqsuv] [-a key#] [-e delay] [-k file] [-p samples] [-o version#] [-t timeo] server ...\n"
 
 // Without -q the command changes the clock through the injected Adjuster
 // only: step from 0.5 s, slew (with classic's overshoot) below, -b always
@@ -41,7 +41,7 @@ func TestDateClockAdjustment(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			srv := ntptest.New(t, ntptest.Config{Offset: c.offset})
-			deps, adj := testDeps(srv.Addr.Port(), fakeResolver{})
+			deps, adj := dateTestDeps(srv.Addr.Port(), dateFakeResolver{})
 			args := append([]string{"-u", "-p", "1"}, c.args...)
 			r := runDateWith(t, deps, "ntpdate", append(args, "127.0.0.1")...)
 			if r.code != 0 {
@@ -67,18 +67,18 @@ func TestDateClockAdjustment(t *testing.T) {
 
 func TestDateAdjusterFailure(t *testing.T) {
 	srv := ntptest.New(t, ntptest.Config{Offset: 3500 * time.Millisecond})
-	deps, _ := testDeps(srv.Addr.Port(), fakeResolver{})
-	deps.Adjuster = func() (clock.Adjuster, error) { return &failingAdjuster{}, nil }
+	deps, _ := dateTestDeps(srv.Addr.Port(), dateFakeResolver{})
+	deps.Adjuster = func() (clock.Adjuster, error) { return &dateFailingAdjuster{}, nil }
 	r := runDateWith(t, deps, "ntpdate", "-u", "-p", "1", "127.0.0.1")
 	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "ntpdate[27893]: Can't set time of day: operation not permitted\n") {
 		t.Errorf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
 
-type failingAdjuster struct{ recordingAdjuster }
+type dateFailingAdjuster struct{ dateRecordingAdjuster }
 
-func (*failingAdjuster) Step(time.Duration) error { return errors.New("operation not permitted") }
-func (*failingAdjuster) Slew(time.Duration) error { return errors.New("operation not permitted") }
+func (*dateFailingAdjuster) Step(time.Duration) error { return errors.New("operation not permitted") }
+func (*dateFailingAdjuster) Slew(time.Duration) error { return errors.New("operation not permitted") }
 
 // Source port 123 unless -u, -q or -d.
 func TestDateSourcePort(t *testing.T) {
@@ -93,7 +93,7 @@ func TestDateSourcePort(t *testing.T) {
 	}
 	for _, c := range cases {
 		srv := ntptest.New(t, ntptest.Config{})
-		deps, _ := testDeps(srv.Addr.Port(), fakeResolver{})
+		deps, _ := dateTestDeps(srv.Addr.Port(), dateFakeResolver{})
 		var ports []uint16
 		deps.Listen = func(network string, port uint16) (ntpsync.Socket, error) {
 			ports = append(ports, port)
@@ -112,19 +112,19 @@ func TestDateUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, usageLine},
-		{[]string{"-q"}, usageLine},
-		{[]string{"-X", "h"}, "ntpdate: unknown option -X\n" + usageLine},
-		{[]string{"-h"}, "ntpdate: unknown option -h\n" + usageLine},
-		{[]string{"-q", "-p"}, "ntpdate: option requires argument -p\n" + usageLine},
-		{[]string{"-q", "-o"}, "ntpdate: option requires argument -o\n" + usageLine},
-		{[]string{"-p", "9", "x"}, "ntpdate: number of samples (9) is invalid\n" + usageLine},
-		{[]string{"-p", "abc", "x"}, "ntpdate: number of samples (0) is invalid\n" + usageLine},
-		{[]string{"-t", "abc", "x"}, "ntpdate: timeout abc is undecodeable\n" + usageLine},
-		{[]string{"-e", "1.5", "x"}, "ntpdate: encryption delay 1.5 is unlikely\n" + usageLine},
+		{nil, dateUsageLine},
+		{[]string{"-q"}, dateUsageLine},
+		{[]string{"-X", "h"}, "ntpdate: unknown option -X\n" + dateUsageLine},
+		{[]string{"-h"}, "ntpdate: unknown option -h\n" + dateUsageLine},
+		{[]string{"-q", "-p"}, "ntpdate: option requires argument -p\n" + dateUsageLine},
+		{[]string{"-q", "-o"}, "ntpdate: option requires argument -o\n" + dateUsageLine},
+		{[]string{"-p", "9", "x"}, "ntpdate: number of samples (9) is invalid\n" + dateUsageLine},
+		{[]string{"-p", "abc", "x"}, "ntpdate: number of samples (0) is invalid\n" + dateUsageLine},
+		{[]string{"-t", "abc", "x"}, "ntpdate: timeout abc is undecodeable\n" + dateUsageLine},
+		{[]string{"-e", "1.5", "x"}, "ntpdate: encryption delay 1.5 is unlikely\n" + dateUsageLine},
 	}
 	for _, c := range cases {
-		deps, _ := testDeps(123, fakeResolver{})
+		deps, _ := dateTestDeps(123, dateFakeResolver{})
 		r := runDateWith(t, deps, "ntpdate", c.args...)
 		if r.code != 2 || r.stdout != "" || r.stderr != c.want {
 			t.Errorf("%v: exit %d stdout %q stderr %q, want %q", c.args, r.code, r.stdout, r.stderr, c.want)
@@ -135,7 +135,7 @@ func TestDateUsageErrors(t *testing.T) {
 // Options stop at the first server, as with classic getopt: "-t" after a
 // server is a host name.
 func TestDateOptionsStopAtServer(t *testing.T) {
-	deps, _ := testDeps(123, fakeResolver{})
+	deps, _ := dateTestDeps(123, dateFakeResolver{})
 	deps.Reachable = func(netip.Addr) bool { return false }
 	r := runDateWith(t, deps, "ntpdate", "-q", "::1", "-t", "1")
 	if !strings.Contains(r.stderr, "Error resolving -t: Name or service not known (-2)\n") {
@@ -144,7 +144,7 @@ func TestDateOptionsStopAtServer(t *testing.T) {
 }
 
 func TestDateAuthNotSupported(t *testing.T) {
-	deps, _ := testDeps(123, fakeResolver{})
+	deps, _ := dateTestDeps(123, dateFakeResolver{})
 	r := runDateWith(t, deps, "ntpdate", "-q", "-a", "1", "127.0.0.1")
 	if r.code != 1 || !strings.Contains(r.stderr, "ntpdate[27893]: authentication (-a 1) is not supported yet, exiting\n") {
 		t.Errorf("exit %d stderr %q", r.code, r.stderr)
@@ -154,8 +154,8 @@ func TestDateAuthNotSupported(t *testing.T) {
 // Name resolution: classic's messages for each getaddrinfo outcome.
 func TestDateResolution(t *testing.T) {
 	srv := ntptest.New(t, ntptest.Config{Stratum: 3})
-	res := fakeResolver{hosts: map[string][]netip.Addr{"ntp.test": {netip.MustParseAddr("127.0.0.1")}}}
-	deps, _ := testDeps(srv.Addr.Port(), res)
+	res := dateFakeResolver{hosts: map[string][]netip.Addr{"ntp.test": {netip.MustParseAddr("127.0.0.1")}}}
+	deps, _ := dateTestDeps(srv.Addr.Port(), res)
 
 	r := runDateWith(t, deps, "ntpdate", "-q", "ntp.test")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "server 127.0.0.1, stratum 3, offset ") {
@@ -179,7 +179,7 @@ func TestDateResolution(t *testing.T) {
 	}
 
 	// A failing name server stops at once, even with good servers after it.
-	deps.Resolver = fakeResolver{err: &net.DNSError{Err: "i/o timeout", IsTimeout: true}}
+	deps.Resolver = dateFakeResolver{err: &net.DNSError{Err: "i/o timeout", IsTimeout: true}}
 	r = runDateWith(t, deps, "ntpdate", "-q", "bad.test", "127.0.0.1")
 	want = "Exiting, name server cannot be used: Temporary failure in name resolution (-3)" +
 		"22 Nov 02:19:37 ntpdate[27893]: name server cannot be used: Temporary failure in name resolution (-3)\n"
@@ -195,7 +195,7 @@ func TestDateIPv6(t *testing.T) {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
 	defer srv.Close()
-	deps, _ := testDeps(srv.Addr.Port(), fakeResolver{})
+	deps, _ := dateTestDeps(srv.Addr.Port(), dateFakeResolver{})
 	r := runDateWith(t, deps, "ntpdate", "-q", "::1")
 	if r.code != 0 || !regexp.MustCompile(`^server ::1, stratum 2, offset [+-]0\.\d{6}, delay 0\.\d{5}\n.*adjust time server ::1 offset`).MatchString(r.stdout) {
 		t.Errorf("exit %d %q %q", r.code, r.stdout, r.stderr)
@@ -207,13 +207,13 @@ func TestDateIPv6(t *testing.T) {
 func TestDateDebugGoldenShape(t *testing.T) {
 	srv := ntptest.New(t, ntptest.Config{Stratum: 3, Precision: -23, RefID: ntp.RefID{198, 18, 123, 7},
 		RootDelay: 717 * time.Microsecond, RootDisp: 1968 * time.Microsecond})
-	res := fakeResolver{reverse: map[string]string{"127.0.0.1": "localhost"}}
-	deps, adj := testDeps(srv.Addr.Port(), res)
+	res := dateFakeResolver{reverse: map[string]string{"127.0.0.1": "localhost"}}
+	deps, adj := dateTestDeps(srv.Addr.Port(), res)
 	deps.ServerPort = srv.Addr.Port()
 	r := runDateWith(t, deps, "ntpdate", "-d", "-t", "1", "127.0.0.1")
-	g := readGolden(t, "classic.ntpdate-q-d.txt")
+	g := readDateGolden(t, "classic.ntpdate-q-d.txt")
 	mask := func(s string) string {
-		s = maskStamp(s)
+		s = dateMaskStamp(s)
 		s = regexp.MustCompile(`ntpdate\[PID\]: ntpdate .*`).ReplaceAllString(s, "ntpdate[PID]: ntpdate VERSION")
 		s = regexp.MustCompile(`[0-9a-f]{8}\.[0-9a-f]{8}  [A-Z][a-z]{2}, [A-Z][a-z]{2} [ \d]\d \d{4} [ \d]\d:\d\d:\d\d\.\d{3}`).ReplaceAllString(s, "TIMESTAMP")
 		s = regexp.MustCompile(`port \d+`).ReplaceAllString(s, "port N")
@@ -231,14 +231,14 @@ func TestDateDebugGoldenShape(t *testing.T) {
 // the -q server lines stay on stdout.
 func TestDateSyslog(t *testing.T) {
 	srv := ntptest.New(t, ntptest.Config{Stratum: 3})
-	deps, _ := testDeps(srv.Addr.Port(), fakeResolver{})
+	deps, _ := dateTestDeps(srv.Addr.Port(), dateFakeResolver{})
 	r := runDateWith(t, deps, "ntpdate", "-s", "-q", "127.0.0.1")
 	if r.code != 0 || !strings.Contains(r.stdout, "ntpdate[27893]: adjust time server 127.0.0.1") {
 		t.Errorf("fallback: %q %q", r.stdout, r.stderr)
 	}
 	var notices strings.Builder
 	var errs []string
-	deps.Syslog = func() (ioWriter, func(string) error, error) {
+	deps.Syslog = func() (dateIOWriter, func(string) error, error) {
 		return &notices, func(m string) error { errs = append(errs, m); return nil }, nil
 	}
 	r = runDateWith(t, deps, "ntpdate", "-s", "-q", "127.0.0.1")
@@ -250,7 +250,7 @@ func TestDateSyslog(t *testing.T) {
 // A kiss-o'-death RATE stops polling that server after one request.
 func TestDateKissStopsPolling(t *testing.T) {
 	srv := ntptest.New(t, ntptest.Config{Kiss: "RATE"})
-	deps, _ := testDeps(srv.Addr.Port(), fakeResolver{})
+	deps, _ := dateTestDeps(srv.Addr.Port(), dateFakeResolver{})
 	r := runDateWith(t, deps, "ntpdate", "-q", "-p", "4", "-t", "1", "127.0.0.1")
 	want := "22 Nov 02:19:37 ntpdate[27893]: 127.0.0.1 rate limit response from server.\n" +
 		"22 Nov 02:19:37 ntpdate[27893]: no server suitable for synchronization found\n"
@@ -261,8 +261,8 @@ func TestDateKissStopsPolling(t *testing.T) {
 
 // --json replaces the classic stdout lines with one document.
 func TestDateJSONEndToEnd(t *testing.T) {
-	port := fakeSet(t, map[int]ntptest.Config{1: {Stratum: 3}, 9: {Silent: true}})
-	deps, _ := testDeps(port, fakeResolver{})
+	port := dateFakeSet(t, map[int]ntptest.Config{1: {Stratum: 3}, 9: {Silent: true}})
+	deps, _ := dateTestDeps(port, dateFakeResolver{})
 	r := runDateWith(t, deps, "ntpdate", "-q", "-t", "1", "--json", "127.0.0.1", "127.0.0.9")
 	for _, want := range []string{`"chosen": "127.0.0.1"`, `"action": "adjust"`, `"rejected": "no data"`, `"adjusted": false`} {
 		if !strings.Contains(r.stdout, want) {
@@ -280,8 +280,8 @@ func TestDateNeverHangs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the run deadline")
 	}
-	deps, _ := testDeps(123, fakeResolver{})
-	deps.Resolver = blockingResolver{}
+	deps, _ := dateTestDeps(123, dateFakeResolver{})
+	deps.Resolver = dateBlockingResolver{}
 	start := time.Now()
 	r := runDateWith(t, deps, "ntpdate", "-q", "-t", "1", "slow.test")
 	if r.code != 1 || !strings.HasPrefix(r.stderr, "Exiting, name server cannot be used: Temporary failure in name resolution (-3)") {
@@ -296,7 +296,7 @@ func TestDateNeverHangs(t *testing.T) {
 // uses it with the real clock adjuster.
 func TestDatePortFlag(t *testing.T) {
 	srv := ntptest.New(t, ntptest.Config{Stratum: 4})
-	deps, _ := testDeps(123, fakeResolver{})
+	deps, _ := dateTestDeps(123, dateFakeResolver{})
 	r := runDateWith(t, deps, "ntpdate", "-q", "--port", strconv.Itoa(int(srv.Addr.Port())), "127.0.0.1")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "server 127.0.0.1, stratum 4,") {
 		t.Errorf("exit %d %q %q", r.code, r.stdout, r.stderr)
@@ -306,11 +306,11 @@ func TestDatePortFlag(t *testing.T) {
 // Every reachable address of a name is polled, like classic's loop over
 // getaddrinfo's answers; unreachable ones are skipped silently.
 func TestDateNameWithSeveralAddresses(t *testing.T) {
-	port := fakeSet(t, map[int]ntptest.Config{1: {Stratum: 3}, 2: {Stratum: 2}})
-	res := fakeResolver{hosts: map[string][]netip.Addr{"pool.test": {
+	port := dateFakeSet(t, map[int]ntptest.Config{1: {Stratum: 3}, 2: {Stratum: 2}})
+	res := dateFakeResolver{hosts: map[string][]netip.Addr{"pool.test": {
 		netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("192.0.2.1"),
 	}}}
-	deps, _ := testDeps(port, res)
+	deps, _ := dateTestDeps(port, res)
 	deps.Reachable = func(a netip.Addr) bool { return a.IsLoopback() }
 	r := runDateWith(t, deps, "ntpdate", "-q", "pool.test")
 	lines := strings.Split(r.stdout, "\n")

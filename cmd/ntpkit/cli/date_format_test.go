@@ -12,9 +12,9 @@ import (
 	"github.com/ntpkit/ntpkit/sync/oneshot"
 )
 
-// goldenServer is the server of classic.ntpdate-q-d.txt, rebuilt from the
+// dateGoldenServer is the server of classic.ntpdate-q-d.txt, rebuilt from the
 // numbers it printed.
-func goldenServer() *oneshot.Server {
+func dateGoldenServer() *oneshot.Server {
 	s := oneshot.NewServer("127.0.0.1", netip.MustParseAddrPort("127.0.0.1:123"))
 	s.Stratum, s.Precision, s.Leap = 3, -23, 0
 	s.RefID = ntp.RefID{198, 18, 123, 7}
@@ -50,17 +50,17 @@ func TestServerLineFormat(t *testing.T) {
 	for _, c := range cases {
 		s := oneshot.NewServer("x", netip.MustParseAddrPort("127.0.0.1:123"))
 		s.Stratum = c.stratum
-		s.Offset = oneshot.LFPFromSeconds(c.offset + 1e-10*sign(c.offset))
+		s.Offset = oneshot.LFPFromSeconds(c.offset + 1e-10*dateSign(c.offset))
 		s.Delay = c.delay
 		var b bytes.Buffer
-		writeServerLine(&b, s)
+		dateWriteServerLine(&b, s)
 		if b.String() != c.want {
 			t.Errorf("got %q, want %q", b.String(), c.want)
 		}
 	}
 }
 
-func sign(x float64) float64 {
+func dateSign(x float64) float64 {
 	if x < 0 {
 		return -1
 	}
@@ -70,16 +70,16 @@ func sign(x float64) float64 {
 // The -d block of classic.ntpdate-q-d.txt, byte for byte, from the same
 // numbers.
 func TestServerDebugBlockGolden(t *testing.T) {
-	g := readGolden(t, "classic.ntpdate-q-d.txt")
+	g := readDateGolden(t, "classic.ntpdate-q-d.txt")
 	start := strings.Index(g.stdout, "server 127.0.0.1, port 123\n")
 	end := strings.Index(g.stdout, "22 Nov 02:19:53")
 	want := g.stdout[start:end]
 
-	s := goldenServer()
+	s := dateGoldenServer()
 	oneshot.Filter(s, 4)
 	var b bytes.Buffer
 	pivot := time.Date(2026, 11, 22, 2, 19, 53, 0, time.UTC)
-	writeServerDebug(&b, s, 4, pivot, time.UTC)
+	dateWriteServerDebug(&b, s, 4, pivot, time.UTC)
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
@@ -122,7 +122,7 @@ func TestSlewAmountOvershoot(t *testing.T) {
 		{0, 0},
 	}
 	for _, c := range cases {
-		got := slewAmount(oneshot.LFPFromSeconds(c.off))
+		got := dateSlewAmount(oneshot.LFPFromSeconds(c.off))
 		if d := got - c.want; d > time.Microsecond || d < -time.Microsecond {
 			t.Errorf("slewAmount(%v) = %v, want %v", c.off, got, c.want)
 		}
@@ -130,7 +130,7 @@ func TestSlewAmountOvershoot(t *testing.T) {
 }
 
 func TestDateJSON(t *testing.T) {
-	s := goldenServer()
+	s := dateGoldenServer()
 	other := oneshot.NewServer("198.18.123.9", netip.MustParseAddrPort("198.18.123.9:123"))
 	chosen := oneshot.Select([]*oneshot.Server{s, other}, 4, nil)
 	var b bytes.Buffer

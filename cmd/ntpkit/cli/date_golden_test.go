@@ -21,20 +21,20 @@ import (
 	"github.com/ntpkit/ntpkit/sync/ntptest"
 )
 
-// golden is one capture of classic ntpdate from shared/compat/golden
+// dateGolden is one capture of classic ntpdate from shared/compat/golden
 // (copied to testdata/date).
-type golden struct {
+type dateGolden struct {
 	stdout, stderr string
 	code           int
 }
 
-func readGolden(t *testing.T, name string) golden {
+func readDateGolden(t *testing.T, name string) dateGolden {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "date", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var g golden
+	var g dateGolden
 	text := string(b)
 	if m := regexp.MustCompile(`exit status: (\d+)`).FindStringSubmatch(text); m != nil {
 		g.code, _ = strconv.Atoi(m[1])
@@ -53,14 +53,14 @@ func readGolden(t *testing.T, name string) golden {
 	return g
 }
 
-// fakeResolver resolves from a map; it never touches the network.
-type fakeResolver struct {
+// dateFakeResolver resolves from a map; it never touches the network.
+type dateFakeResolver struct {
 	hosts   map[string][]netip.Addr
 	reverse map[string]string
 	err     error // returned for every forward lookup when set
 }
 
-func (r fakeResolver) LookupNetIP(_ context.Context, network, host string) ([]netip.Addr, error) {
+func (r dateFakeResolver) LookupNetIP(_ context.Context, network, host string) ([]netip.Addr, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -70,20 +70,20 @@ func (r fakeResolver) LookupNetIP(_ context.Context, network, host string) ([]ne
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
-func (r fakeResolver) LookupAddr(_ context.Context, addr string) ([]string, error) {
+func (r dateFakeResolver) LookupAddr(_ context.Context, addr string) ([]string, error) {
 	if n, ok := r.reverse[addr]; ok {
 		return []string{n + "."}, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: addr, IsNotFound: true}
 }
 
-// fixedStamp is the message time of every test run.
-var fixedStamp = time.Date(2026, 11, 22, 2, 19, 37, 0, time.UTC)
+// dateFixedStamp is the message time of every test run.
+var dateFixedStamp = time.Date(2026, 11, 22, 2, 19, 37, 0, time.UTC)
 
-func testDeps(port uint16, res fakeResolver) (dateDeps, *recordingAdjuster) {
-	adj := &recordingAdjuster{}
+func dateTestDeps(port uint16, res dateFakeResolver) (dateDeps, *dateRecordingAdjuster) {
+	adj := &dateRecordingAdjuster{}
 	d := defaultDateDeps()
-	d.Stamp = func() time.Time { return fixedStamp }
+	d.Stamp = func() time.Time { return dateFixedStamp }
 	d.Clock = clock.System{}
 	d.Adjuster = func() (clock.Adjuster, error) { return adj, nil }
 	d.PID = 27893
@@ -91,7 +91,7 @@ func testDeps(port uint16, res fakeResolver) (dateDeps, *recordingAdjuster) {
 	d.Resolver = res
 	d.ServerPort = port
 	d.Version = "test"
-	d.Syslog = func() (ioWriter, func(string) error, error) { return nil, nil, errNoSyslog }
+	d.Syslog = func() (dateIOWriter, func(string) error, error) { return nil, nil, errDateNoSyslog }
 	return d, adj
 }
 
@@ -113,24 +113,24 @@ func runDateWith(t *testing.T, deps dateDeps, argv0 string, args ...string) date
 }
 
 var (
-	stampRE = regexp.MustCompile(`[ 0-9]\d [A-Z][a-z]{2} \d\d:\d\d:\d\d ntpdate\[\d+\]: `)
-	numRE   = regexp.MustCompile(`[+-]?\d+\.\d+`)
+	dateStampRE = regexp.MustCompile(`[ 0-9]\d [A-Z][a-z]{2} \d\d:\d\d:\d\d ntpdate\[\d+\]: `)
+	dateNumRE   = regexp.MustCompile(`[+-]?\d+\.\d+`)
 )
 
-func maskStamp(s string) string { return stampRE.ReplaceAllString(s, "STAMP ntpdate[PID]: ") }
+func dateMaskStamp(s string) string { return dateStampRE.ReplaceAllString(s, "STAMP ntpdate[PID]: ") }
 
-// sameModuloNoise compares line by line; decimal numbers (offsets, delays)
-// may differ by less than tol but must keep their sign.
-func sameModuloNoise(got, want string, tol float64) error {
+// dateSameModuloNoise compares line by line; decimal numbers (offsets, delays)
+// may differ by less than tol but must keep their dateSign.
+func dateSameModuloNoise(got, want string, tol float64) error {
 	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
 	if len(gl) != len(wl) {
 		return fmt.Errorf("%d lines, want %d", len(gl), len(wl))
 	}
 	for i := range gl {
-		if numRE.ReplaceAllString(gl[i], "N") != numRE.ReplaceAllString(wl[i], "N") {
+		if dateNumRE.ReplaceAllString(gl[i], "N") != dateNumRE.ReplaceAllString(wl[i], "N") {
 			return fmt.Errorf("line %d:\n got %q\nwant %q", i+1, gl[i], wl[i])
 		}
-		gn, wn := numRE.FindAllString(gl[i], -1), numRE.FindAllString(wl[i], -1)
+		gn, wn := dateNumRE.FindAllString(gl[i], -1), dateNumRE.FindAllString(wl[i], -1)
 		for j := range gn {
 			x, _ := strconv.ParseFloat(gn[j], 64)
 			y, _ := strconv.ParseFloat(wn[j], 64)
@@ -138,22 +138,22 @@ func sameModuloNoise(got, want string, tol float64) error {
 				return fmt.Errorf("line %d: %s, want %s (±%g)", i+1, gn[j], wn[j], tol)
 			}
 			if (gn[j][0] == '+') != (wn[j][0] == '+') && math.Abs(y) >= tol {
-				return fmt.Errorf("line %d: sign of %s, want %s", i+1, gn[j], wn[j])
+				return fmt.Errorf("line %d: dateSign of %s, want %s", i+1, gn[j], wn[j])
 			}
 		}
 	}
 	return nil
 }
 
-// fakeSet starts fake servers on 127.0.0.N sharing one port, so several
+// dateFakeSet starts fake servers on 127.0.0.N sharing one port, so several
 // servers can be polled with the one ServerPort the command uses.
-func fakeSet(t *testing.T, cfgs map[int]ntptest.Config) uint16 {
+func dateFakeSet(t *testing.T, cfgs map[int]ntptest.Config) uint16 {
 	t.Helper()
 	for attempt := 0; attempt < 10; attempt++ {
 		var started []*ntptest.Server
 		var port uint16
 		ok := true
-		for _, n := range sortedKeys(cfgs) {
+		for _, n := range dateSortedKeys(cfgs) {
 			addr := fmt.Sprintf("127.0.0.%d:%d", n, port)
 			s, err := ntptest.Listen(addr, cfgs[n])
 			if err != nil {
@@ -177,7 +177,7 @@ func fakeSet(t *testing.T, cfgs map[int]ntptest.Config) uint16 {
 	return 0
 }
 
-func sortedKeys(m map[int]ntptest.Config) []int {
+func dateSortedKeys(m map[int]ntptest.Config) []int {
 	var k []int
 	for n := range m {
 		k = append(k, n)
@@ -200,47 +200,47 @@ func TestDateGoldenEndToEnd(t *testing.T) {
 		return ntptest.Config{Stratum: stratum, RefID: ntp.RefID{198, 18, 123, 7}, Precision: -23}
 	}
 	cases := []struct {
-		golden string
-		fakes  map[int]ntptest.Config
-		args   []string
-		res    fakeResolver
-		argv0  string
+		dateGolden string
+		fakes      map[int]ntptest.Config
+		args       []string
+		res        dateFakeResolver
+		argv0      string
 	}{
-		{golden: "classic.ntpdate-q.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "127.0.0.1"}},
-		{golden: "classic.ntpdate-q-u.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "-u", "127.0.0.1"}},
-		{golden: "classic.ntpdate-q-b.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "-b", "127.0.0.1"}},
-		{golden: "classic-localonly.ntpdate-q.txt", fakes: map[int]ntptest.Config{1: {Stratum: 11, RefID: ntp.RefID{127, 127, 1, 0}}}, args: []string{"-q", "127.0.0.1"}},
-		{golden: "classic.ntpdate-q-step.txt", fakes: map[int]ntptest.Config{10: {Offset: 3500 * time.Millisecond}}, args: []string{"-q", "127.0.0.10"}},
-		{golden: "classic.ntpdate-q-B-step.txt", fakes: map[int]ntptest.Config{10: {Offset: 3500 * time.Millisecond}}, args: []string{"-q", "-B", "127.0.0.10"}},
-		{golden: "classic.ntpdate-q-falseticker-only.txt", fakes: map[int]ntptest.Config{6: {Offset: 250 * time.Millisecond}}, args: []string{"-q", "127.0.0.6"}},
-		{golden: "classic.ntpdate-q-multi.txt", fakes: map[int]ntptest.Config{
+		{dateGolden: "classic.ntpdate-q.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "127.0.0.1"}},
+		{dateGolden: "classic.ntpdate-q-u.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "-u", "127.0.0.1"}},
+		{dateGolden: "classic.ntpdate-q-b.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "-b", "127.0.0.1"}},
+		{dateGolden: "classic-localonly.ntpdate-q.txt", fakes: map[int]ntptest.Config{1: {Stratum: 11, RefID: ntp.RefID{127, 127, 1, 0}}}, args: []string{"-q", "127.0.0.1"}},
+		{dateGolden: "classic.ntpdate-q-step.txt", fakes: map[int]ntptest.Config{10: {Offset: 3500 * time.Millisecond}}, args: []string{"-q", "127.0.0.10"}},
+		{dateGolden: "classic.ntpdate-q-B-step.txt", fakes: map[int]ntptest.Config{10: {Offset: 3500 * time.Millisecond}}, args: []string{"-q", "-B", "127.0.0.10"}},
+		{dateGolden: "classic.ntpdate-q-falseticker-only.txt", fakes: map[int]ntptest.Config{6: {Offset: 250 * time.Millisecond}}, args: []string{"-q", "127.0.0.6"}},
+		{dateGolden: "classic.ntpdate-q-multi.txt", fakes: map[int]ntptest.Config{
 			1: healthy(3), 6: {Offset: 250 * time.Millisecond, RootDelay: 10 * time.Millisecond},
 			2: healthy(3), 4: healthy(11), 5: {Stratum: 1, RefID: ntp.RefIDFromString("GPS")},
 		}, args: []string{"-q", "127.0.0.1", "127.0.0.6", "127.0.0.2", "127.0.0.4", "127.0.0.5"}},
-		{golden: "classic.ntpdate-q-kod.txt", fakes: map[int]ntptest.Config{11: {Kiss: "RATE"}}, args: []string{"-q", "127.0.0.11"}},
-		{golden: "classic.ntpdate-q-unsync.txt", fakes: map[int]ntptest.Config{12: {Stratum: 16, Leap: ntp.LeapAlarm, RefID: ntp.RefIDFromString("INIT")}}, args: []string{"-q", "-t", "1", "127.0.0.12"}},
-		{golden: "ntpsec-unsync.classic-ntpdate-q.txt", fakes: map[int]ntptest.Config{1: {Stratum: 0, Leap: ntp.LeapAlarm, RefID: ntp.RefIDFromString("INIT"),
+		{dateGolden: "classic.ntpdate-q-kod.txt", fakes: map[int]ntptest.Config{11: {Kiss: "RATE"}}, args: []string{"-q", "127.0.0.11"}},
+		{dateGolden: "classic.ntpdate-q-unsync.txt", fakes: map[int]ntptest.Config{12: {Stratum: 16, Leap: ntp.LeapAlarm, RefID: ntp.RefIDFromString("INIT")}}, args: []string{"-q", "-t", "1", "127.0.0.12"}},
+		{dateGolden: "ntpsec-unsync.classic-ntpdate-q.txt", fakes: map[int]ntptest.Config{1: {Stratum: 0, Leap: ntp.LeapAlarm, RefID: ntp.RefIDFromString("INIT"),
 			Mutate: func(h *ntp.Header) { h.Stratum = 0 }}}, args: []string{"-q", "127.0.0.1"}},
-		{golden: "classic.ntpdate-q-unreachable.txt", fakes: map[int]ntptest.Config{9: {Silent: true}}, args: []string{"-q", "-t", "1", "127.0.0.9"}},
-		{golden: "nodaemon.ntpdate-q.classic.txt", fakes: map[int]ntptest.Config{1: {Silent: true}}, args: []string{"-q", "-t", "1", "127.0.0.1"}},
-		{golden: "classic.ntpdate-q-t.txt", fakes: map[int]ntptest.Config{9: {Silent: true}, 1: healthy(3)}, args: []string{"-q", "-t", "1", "127.0.0.9", "127.0.0.1"}},
-		{golden: "classic.ntpdate-q-p4.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "-p", "2", "-t", "1", "127.0.0.1"}},
-		{golden: "classic.ntpdate-q-v.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "-v", "127.0.0.1"}},
-		{golden: "classic.ntpdate-q-badhost.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "no-such-host.invalid"},
-			res: fakeResolver{err: &net.DNSError{Err: "server misbehaving", Name: "no-such-host.invalid", IsTemporary: true}}},
-		{golden: "classic.ntpdate-noargs.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, argv0: "/opt/classic/usr/sbin/ntpdate"},
+		{dateGolden: "classic.ntpdate-q-unreachable.txt", fakes: map[int]ntptest.Config{9: {Silent: true}}, args: []string{"-q", "-t", "1", "127.0.0.9"}},
+		{dateGolden: "nodaemon.ntpdate-q.classic.txt", fakes: map[int]ntptest.Config{1: {Silent: true}}, args: []string{"-q", "-t", "1", "127.0.0.1"}},
+		{dateGolden: "classic.ntpdate-q-t.txt", fakes: map[int]ntptest.Config{9: {Silent: true}, 1: healthy(3)}, args: []string{"-q", "-t", "1", "127.0.0.9", "127.0.0.1"}},
+		{dateGolden: "classic.ntpdate-q-p4.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "-p", "2", "-t", "1", "127.0.0.1"}},
+		{dateGolden: "classic.ntpdate-q-v.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "-v", "127.0.0.1"}},
+		{dateGolden: "classic.ntpdate-q-badhost.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, args: []string{"-q", "no-such-host.invalid"},
+			res: dateFakeResolver{err: &net.DNSError{Err: "server misbehaving", Name: "no-such-host.invalid", IsTemporary: true}}},
+		{dateGolden: "classic.ntpdate-noargs.txt", fakes: map[int]ntptest.Config{1: healthy(3)}, argv0: "/opt/classic/usr/sbin/ntpdate"},
 	}
 	for _, c := range cases {
-		t.Run(c.golden, func(t *testing.T) {
-			port := fakeSet(t, c.fakes)
-			deps, adj := testDeps(port, c.res)
+		t.Run(c.dateGolden, func(t *testing.T) {
+			port := dateFakeSet(t, c.fakes)
+			deps, adj := dateTestDeps(port, c.res)
 			argv0 := c.argv0
 			if argv0 == "" {
 				argv0 = "ntpdate"
 			}
-			want := readGolden(t, c.golden)
+			want := readDateGolden(t, c.dateGolden)
 			norm := func(s string) string {
-				s = maskStamp(s)
+				s = dateMaskStamp(s)
 				s = strings.ReplaceAll(s, "198.18.123.", "127.0.0.")
 				// The version line names the implementation.
 				return regexp.MustCompile(`ntpdate\[PID\]: ntpdate .*`).ReplaceAllString(s, "ntpdate[PID]: ntpdate VERSION")
@@ -250,18 +250,18 @@ func TestDateGoldenEndToEnd(t *testing.T) {
 			var got dateRun
 			for try := 0; try < 3; try++ {
 				got = runDateWith(t, deps, argv0, c.args...)
-				if sameModuloNoise(norm(got.stdout), norm(want.stdout), 5e-3) == nil ||
-					sameModuloNoise(norm(got.stdout), norm(want.stdout), math.Inf(1)) != nil {
+				if dateSameModuloNoise(norm(got.stdout), norm(want.stdout), 5e-3) == nil ||
+					dateSameModuloNoise(norm(got.stdout), norm(want.stdout), math.Inf(1)) != nil {
 					break
 				}
 			}
 			if got.code != want.code {
 				t.Errorf("exit %d, want %d", got.code, want.code)
 			}
-			if err := sameModuloNoise(norm(got.stdout), norm(want.stdout), 5e-3); err != nil {
+			if err := dateSameModuloNoise(norm(got.stdout), norm(want.stdout), 5e-3); err != nil {
 				t.Errorf("stdout: %v\n--- got\n%s--- want\n%s", err, got.stdout, want.stdout)
 			}
-			if err := sameModuloNoise(norm(got.stderr), norm(want.stderr), 5e-3); err != nil {
+			if err := dateSameModuloNoise(norm(got.stderr), norm(want.stderr), 5e-3); err != nil {
 				t.Errorf("stderr: %v\n--- got\n%s--- want\n%s", err, got.stderr, want.stderr)
 			}
 			if len(adj.Steps)+len(adj.Slews) != 0 {
@@ -271,4 +271,4 @@ func TestDateGoldenEndToEnd(t *testing.T) {
 	}
 }
 
-var errNoSyslog = errors.New("no syslog in tests")
+var errDateNoSyslog = errors.New("no syslog in tests")
