@@ -443,3 +443,65 @@ func (c *cmacKey) sum(out, msg []byte) {
 	copy(out, x[:])
 	blockPool.Put(x)
 }
+
+// ServerAuth is what a server does about the MAC of a request (RFC 5905
+// section 7.3 and what classic ntpd does for mode 3).
+type ServerAuth uint8
+
+const (
+	// AuthNone: the request has no MAC; answer unsigned.
+	AuthNone ServerAuth = iota
+	// AuthOK: the MAC verifies with a trusted key; sign the reply with it.
+	AuthOK
+	// AuthFailed: the request has a MAC that does not verify (unknown or
+	// untrusted key, wrong digest, a crypto-NAK or a malformed trailer);
+	// answer with a crypto-NAK (classic ntpd) or drop it (NTPsec).
+	AuthFailed
+)
+
+func (a ServerAuth) String() string {
+	switch a {
+	case AuthNone:
+		return "none"
+	case AuthOK:
+		return "ok"
+	case AuthFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("ServerAuth(%d)", uint8(a))
+}
+
+// CheckRequest classifies the MAC of a client request for a server: keys
+// should be the trusted view of the server's keys (nil: no keys, so every
+// MAC fails). key is the key to sign the reply with when the result is
+// AuthOK; err says why for AuthFailed. It does not allocate.
+func CheckRequest(req []byte, keys KeyLookup) (res ServerAuth, key *Key, err error) {
+	body, id, dig, found, err := SplitMAC(req)
+	if err != nil {
+		return AuthFailed, nil, err
+	}
+	if !found {
+		return AuthNone, nil, nil
+	}
+	if err := VerifyDigest(body, id, dig, keys); err != nil {
+		return AuthFailed, nil, err
+	}
+	k, _ := keys.LookupKey(id)
+	return AuthOK, k, nil
+}
+
+// AppendReplyAuth finishes a server reply (header and extension fields in
+// reply) according to CheckRequest: unchanged for AuthNone, signed with key
+// for AuthOK, a crypto-NAK appended for AuthFailed. The reply is then at
+// most 24 octets longer than the 48-octet header, never longer than a
+// signed request. It does not allocate when reply has room for 24 more
+// octets.
+func AppendReplyAuth(reply []byte, res ServerAuth, key *Key) []byte {
+	switch {
+	case res == AuthOK && key != nil:
+		return AppendMAC(reply, key)
+	case res == AuthFailed:
+		return AppendCryptoNAK(reply)
+	}
+	return reply
+}

@@ -330,3 +330,58 @@ func extLen(efs []ExtensionField) int {
 	}
 	return n
 }
+
+func TestServerAuth(t *testing.T) {
+	keys := testKeys(t)
+	req := clientRequest()
+	reply := (&Header{Version: 4, Mode: ModeServer, Stratum: 2}).Marshal()
+	wrong, _ := NewKey(2, MACSHA1, []byte("not the server's secret"))
+	tests := []struct {
+		name string
+		req  []byte
+		want ServerAuth
+		id   uint32
+	}{
+		{"unsigned", req, AuthNone, 0},
+		{"signed MD5", AppendMAC(bytes.Clone(req), keys[1]), AuthOK, 1},
+		{"signed CMAC", AppendMAC(bytes.Clone(req), keys[7]), AuthOK, 7},
+		{"wrong secret", AppendMAC(bytes.Clone(req), wrong), AuthFailed, 0},
+		{"crypto-NAK", AppendCryptoNAK(bytes.Clone(req)), AuthFailed, 0},
+		{"malformed trailer", append(bytes.Clone(req), make([]byte, 8)...), AuthFailed, 0},
+	}
+	for _, tc := range tests {
+		res, k, err := CheckRequest(tc.req, keys)
+		if res != tc.want || (res == AuthOK) != (k != nil) || (res == AuthFailed) != (err != nil) {
+			t.Fatalf("%s: %v %v %v", tc.name, res, k, err)
+		}
+		out := AppendReplyAuth(bytes.Clone(reply), res, k)
+		switch res {
+		case AuthNone:
+			if len(out) != HeaderLen {
+				t.Errorf("%s: %d octets", tc.name, len(out))
+			}
+		case AuthOK:
+			if id, err := Verify(out, keys); err != nil || id != tc.id {
+				t.Errorf("%s: reply Verify = %d, %v", tc.name, id, err)
+			}
+		case AuthFailed:
+			if !IsCryptoNAK(out) {
+				t.Errorf("%s: reply is not a crypto-NAK", tc.name)
+			}
+		}
+		if len(out) > len(tc.req) && res != AuthNone {
+			t.Errorf("%s: %d-octet reply to a %d-octet request", tc.name, len(out), len(tc.req))
+		}
+	}
+	if res, _, _ := CheckRequest(AppendMAC(bytes.Clone(req), keys[1]), nil); res != AuthFailed {
+		t.Errorf("no keys: %v", res)
+	}
+	buf := make([]byte, HeaderLen, HeaderLen+24)
+	signed := AppendMAC(bytes.Clone(req), keys[2])
+	if n := testing.AllocsPerRun(100, func() {
+		res, k, _ := CheckRequest(signed, keys)
+		AppendReplyAuth(buf[:HeaderLen], res, k)
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
