@@ -590,9 +590,9 @@ type dateJSONServer struct {
 	Port       uint16   `json:"port"`
 	Answered   bool     `json:"answered"`
 	Stratum    uint8    `json:"stratum"`
-	Leap       string   `json:"leap"`
-	RefID      string   `json:"refid"`
-	Precision  int8     `json:"precision"`
+	Leap       string   `json:"leap,omitempty"`
+	RefID      string   `json:"refid,omitempty"`
+	Precision  int8     `json:"precision,omitempty"`
 	Offset     *float64 `json:"offset"`
 	Delay      *float64 `json:"delay"`
 	Dispersion *float64 `json:"dispersion"`

@@ -3,7 +3,10 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +156,34 @@ func TestDateJSON(t *testing.T) {
 	}
 	if second["chosen"] != false || second["rejected"] != oneshot.RejectNoData || second["offset"] != nil {
 		t.Errorf("second %v", second)
+	}
+}
+
+var dateUpdate = flag.Bool("update-date", false, "rewrite testdata/date/*.golden.json from the current output")
+
+// The --json document is ours: pinned by a golden file (regenerate with
+// go test ./cmd/ntpkit/cli -run TestDateJSONGolden -update-date).
+func TestDateJSONGolden(t *testing.T) {
+	s := dateGoldenServer()
+	kod := oneshot.NewServer("198.18.123.11", netip.MustParseAddrPort("198.18.123.11:123"))
+	kod.Kiss, kod.Xmits = ntp.KissRate, 1
+	silent := oneshot.NewServer("unreachable.test", netip.MustParseAddrPort("198.18.123.9:123"))
+	silent.Xmits, silent.NextPt = 4, 4
+	servers := []*oneshot.Server{s, kod, silent}
+	chosen := oneshot.Select(servers, 4, nil)
+	var b bytes.Buffer
+	writeDateJSON(&b, dateResult{Servers: servers, Chosen: chosen, Action: "adjust"})
+	path := filepath.Join("testdata", "date", "json.golden.json")
+	if *dateUpdate {
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
