@@ -376,6 +376,8 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 				// a new (or different) excursion: start counting
 				if d.spikeN == 0 {
 					d.spikeStart = now
+				} else if now.Sub(d.spikeStart) >= d.o.StepOut {
+					return d.step(now, theta) // ntpd's stepout
 				}
 				d.spikeN, d.spikeOff = 1, th
 				d.log.Info("offset spike held", "offset", theta)

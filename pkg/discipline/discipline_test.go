@@ -1,6 +1,9 @@
 package discipline
 
 import (
+	"errors"
+
+	"github.com/ntpkit/ntpkit/pkg/ntp"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -46,6 +49,155 @@ func TestConvergePerfect(t *testing.T) {
 		}
 		if f := sim.FrequencyError(); f > 0.01 || f < -0.01 {
 			t.Errorf("frequency error %.4f ppm", f)
+		}
+	})
+}
+
+func TestStepPolicy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := clock.NewSim(clock.System{}, clock.SimOptions{})
+		d, err := New(Options{Adjuster: sim})
+		if err != nil {
+			t.Fatal(err)
+		}
+		upd := func(off time.Duration) Action {
+			r, err := d.Update(Sample{Offset: off})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.Action
+		}
+		// the first correction steps at once
+		if a := upd(200 * time.Millisecond); a != Stepped {
+			t.Fatalf("first update: %v", a)
+		}
+		// later, a big offset is a spike until it persisted: a lone one is held
+		time.Sleep(64 * time.Second)
+		if a := upd(300 * time.Millisecond); a != Spike {
+			t.Fatalf("spike: %v", a)
+		}
+		time.Sleep(64 * time.Second)
+		if a := upd(0); a != Slewed {
+			t.Fatalf("after spike: %v", a)
+		}
+		// a consistent offset: stepped after 4 updates spanning >= 60 s
+		var acts []Action
+		for i := 0; i < 5; i++ {
+			time.Sleep(20 * time.Second)
+			acts = append(acts, upd(-500*time.Millisecond))
+		}
+		want := []Action{Spike, Spike, Spike, Stepped}
+		for i, w := range want {
+			if acts[i] != w {
+				t.Fatalf("consistent offset: actions %v, want %v...", acts, want)
+			}
+		}
+		if sim.Steps() != 2 {
+			t.Errorf("%d steps", sim.Steps())
+		}
+	})
+}
+
+func TestStepOutLongForInconsistentOffsets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := clock.NewSim(clock.System{}, clock.SimOptions{})
+		d, _ := New(Options{Adjuster: sim})
+		d.Update(Sample{Offset: time.Millisecond})
+		n := 0
+		for i := 0; ; i++ {
+			time.Sleep(64 * time.Second)
+			off := 200 * time.Millisecond
+			if i%2 == 1 {
+				off = 600 * time.Millisecond // not consistent: the full stepout applies
+			}
+			r, _ := d.Update(Sample{Offset: off})
+			n++
+			if r.Action == Stepped {
+				break
+			}
+			if n > 100 {
+				t.Fatal("never stepped")
+			}
+		}
+		if el := time.Duration(n) * 64 * time.Second; el < DefaultStepOut {
+			t.Errorf("stepped after %v, before the stepout", el)
+		}
+	})
+}
+
+func TestSlewOnlyAndPanic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := clock.NewSim(clock.System{}, clock.SimOptions{})
+		d, _ := New(Options{Adjuster: sim, SlewOnly: true})
+		if r, _ := d.StartUp(5 * time.Second); r.Action != Ignored {
+			t.Errorf("-x start-up: %v", r.Action)
+		}
+		if r, _ := d.Update(Sample{Offset: 5 * time.Second}); r.Action != Slewed {
+			t.Errorf("-x: %v", r.Action)
+		}
+		if sim.Steps() != 0 {
+			t.Errorf("-x stepped")
+		}
+		d2, _ := New(Options{Adjuster: sim})
+		_, err := d2.Update(Sample{Offset: -2000 * time.Second})
+		var pe *PanicError
+		if !errors.As(err, &pe) || !errors.Is(err, ErrPanic) {
+			t.Fatalf("want panic, got %v", err)
+		}
+		d3, _ := New(Options{Adjuster: sim, PanicOnce: true})
+		if r, err := d3.StartUp(-2000 * time.Second); err != nil || r.Action != Stepped {
+			t.Fatalf("-g: %v %v", r.Action, err)
+		}
+		time.Sleep(time.Minute)
+		if _, err := d3.Update(Sample{Offset: 2000 * time.Second}); !errors.Is(err, ErrPanic) {
+			t.Errorf("-g allows only the first big correction: %v", err)
+		}
+	})
+}
+
+func TestInitialFrequencyAndStatus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := clock.NewSim(clock.System{}, clock.SimOptions{FrequencyPPM: 12})
+		f := -12.0
+		d, err := New(Options{Adjuster: sim, InitialFrequency: &f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := sim.Frequency(); got != -12 || d.Frequency() != -12 || !d.Settled() {
+			t.Errorf("initial frequency: sim %v discipline %v settled %v", got, d.Frequency(), d.Settled())
+		}
+		if err := d.SetStatus(true, ntp.LeapInsert, time.Millisecond, 0); err != nil {
+			t.Fatal(err)
+		}
+		if st := sim.Status(); !st.Synchronized || st.Leap != ntp.LeapInsert {
+			t.Errorf("status %+v", st)
+		}
+	})
+}
+
+// kernelSim records KernelPLL calls.
+type kernelSim struct {
+	*clock.Sim
+	offsets []time.Duration
+}
+
+func (k *kernelSim) KernelPLL(off time.Duration, tc int) error {
+	k.offsets = append(k.offsets, off)
+	return nil
+}
+
+func TestKernelMode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		if _, err := New(Options{Adjuster: clock.NewSim(clock.System{}, clock.SimOptions{}), Kernel: true}); err == nil {
+			t.Fatal("kernel mode accepted a clock without a kernel PLL")
+		}
+		k := &kernelSim{Sim: clock.NewSim(clock.System{}, clock.SimOptions{})}
+		d, err := New(Options{Adjuster: k, Kernel: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := d.Update(Sample{Offset: 3 * time.Millisecond}); r.Action != Kernel || len(k.offsets) != 1 || k.offsets[0] != 3*time.Millisecond {
+			t.Errorf("kernel update: %v %v", r.Action, k.offsets)
 		}
 	})
 }
