@@ -58,8 +58,14 @@ func readCases(t testing.TB, name string) []ntpqtest.Case {
 // replay the same table through the real command).
 func configFor(t testing.TB, fx *ntpqtest.Fixture, g ntpqtest.Golden, args []string, stdout, stderr *bytes.Buffer) (query.Config, []string, []string) {
 	t.Helper()
+	// Short timeouts only where the daemon is silent, so that a loaded
+	// machine cannot turn a slow answer into a spurious timeout.
+	timeout := 2 * time.Second
+	if fx.Scenario != nil && fx.Scenario.Drop {
+		timeout = 50 * time.Millisecond
+	}
 	cfg := query.Config{
-		Client:   query.ClientOptions{Dialer: fx.Dialer, FirstTimeout: 50 * time.Millisecond, FragTimeout: 50 * time.Millisecond},
+		Client:   query.ClientOptions{Dialer: fx.Dialer, FirstTimeout: timeout, FragTimeout: timeout},
 		Resolver: query.StaticResolver(fx.Names), Clock: clock.Fixed(fx.Now), Location: time.UTC,
 		Argv0: g.Argv0, Stdout: stdout, Stderr: stderr,
 	}
@@ -125,7 +131,11 @@ func TestGoldenNtpstat(t *testing.T) {
 			t.Parallel()
 			g := readGolden(t, c.Golden)
 			fx := startFixture(t, c.Scenario)
-			rep, _ := query.FetchStat(context.Background(), fx.Dialer, "127.0.0.1:123", 100*time.Millisecond)
+			timeout := time.Second
+			if fx.Scenario != nil && fx.Scenario.Drop {
+				timeout = 100 * time.Millisecond
+			}
+			rep, _ := query.FetchStat(context.Background(), fx.Dialer, "127.0.0.1:123", timeout)
 			out, errText, code := rep.Render(query.StatOptions{})
 			if out != g.Stdout || errText != g.Stderr || code != g.Exit {
 				t.Errorf("got stdout %q stderr %q exit %d\nwant stdout %q stderr %q exit %d", out, errText, code, g.Stdout, g.Stderr, g.Exit)

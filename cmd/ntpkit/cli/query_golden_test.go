@@ -30,16 +30,20 @@ func fixtureDeps(t *testing.T, scenario string) (queryDeps, *ntpqtest.Fixture) {
 		t.Fatal(err)
 	}
 	t.Cleanup(fx.Close)
+	timeout := 2 * time.Second // short only where the daemon stays silent
+	if fx.Scenario != nil && fx.Scenario.Drop {
+		timeout = 50 * time.Millisecond
+	}
 	return queryDeps{
 		Dialer:       fx.Dialer,
 		Resolver:     query.StaticResolver(fx.Names),
 		Clock:        clock.Fixed(fx.Now),
 		Location:     time.UTC,
-		FirstTimeout: 50 * time.Millisecond,
-		FragTimeout:  50 * time.Millisecond,
+		FirstTimeout: timeout,
+		FragTimeout:  timeout,
 		IsTerminal:   func(any) bool { return false },
 		StatAddr:     "127.0.0.1:123",
-		StatTimeout:  100 * time.Millisecond,
+		StatTimeout:  max(timeout/2, 100*time.Millisecond),
 	}, fx
 }
 
