@@ -279,6 +279,13 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 			next = min(next, a.nextPoll)
 		}
+		if e.sysPeer == nil && e.o.Orphan > 0 && e.o.Orphan < ntp.MaxStratum && e.sys.Stratum != uint8(e.o.Orphan) {
+			e.orphan(e.clk.Now())
+			if e.sys.Stratum == uint8(e.o.Orphan) {
+				e.publish(time.Time{})
+			}
+			next = min(next, now+10*time.Second)
+		}
 		if e.d != nil {
 			if t := e.d.NextTick(); !t.IsZero() {
 				lt := e.clk.Now()

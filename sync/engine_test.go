@@ -207,3 +207,17 @@ func TestPreferNoSelect(t *testing.T) {
 		}
 	})
 }
+
+func TestOrphan(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// the only server never answers; tos orphan 8
+		w := sim.Run(sim.Scenario{Duration: 400 * time.Second, Seed: 6,
+			Net: sim.Link{Delay: 100 * time.Microsecond},
+			Clients: []sim.ClientOptions{{Addr: sim.Addr(100), Orphan: 8,
+				Servers: []ntpsync.ServerConfig{sim.ServerLine(sim.Addr(1), true, 6, 6)}}}})
+		s := w.Clients[0].Engine.System()
+		if s.Stratum != 8 || s.Leap != ntp.LeapNone || !s.Synchronized() {
+			t.Errorf("orphan: stratum %d leap %v", s.Stratum, s.Leap)
+		}
+	})
+}
