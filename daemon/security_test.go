@@ -307,15 +307,15 @@ func TestDefaultConfigControlLoopbackOnly(t *testing.T) {
 	d := secDaemon(t, ntpconf.DefaultConfig, nil)
 	server := d.Addrs()[0]
 	req := ctlReq(mode6.OpReadVar, 0, "stratum")
-	if got := secExchange(t, server, netip.MustParseAddr("127.0.0.1"), req, time.Second); len(got) == 0 {
+	if got := secExchangeOnce(server, netip.MustParseAddr("127.0.0.1"), req, 2*time.Second); got == nil {
 		t.Error("READVAR from 127.0.0.1 not answered")
 	}
 	for _, from := range []string{"127.0.0.2", "127.1.2.3"} {
 		if got := secExchange(t, server, netip.MustParseAddr(from), req, 300*time.Millisecond); len(got) != 0 {
 			t.Errorf("READVAR from %s answered", from)
 		}
-		if got := secExchange(t, server, netip.MustParseAddr(from), ntpRequest(4, 3, 5), time.Second); len(got) != 1 || len(got[0]) != ntp.HeaderLen {
-			t.Errorf("mode 3 from %s: %d replies", from, len(got))
+		if got := secExchangeOnce(server, netip.MustParseAddr(from), ntpRequest(4, 3, 5), 2*time.Second); len(got) != ntp.HeaderLen {
+			t.Errorf("mode 3 from %s: reply %x", from, got)
 		}
 	}
 }
