@@ -65,6 +65,10 @@ type Config struct {
 	// PeersRenderer, when set, replaces the text peers tables (the CLI's
 	// --pretty view). hostw and label describe multi-host output.
 	PeersRenderer func(w io.Writer, m *PeersModel, kind PeersKind, o RenderOptions)
+	// PeersFallback, when set, is asked for the peers model when the local
+	// host does not answer mode 6 at all (refused or silent): the CLI
+	// reads chronyd's sources there.
+	PeersFallback func(ctx context.Context) (*PeersModel, error)
 }
 
 // Interp runs ntpq commands against one current host at a time.
@@ -350,6 +354,12 @@ func (in *Interp) cmdPeers(ctx context.Context, name string, args []string) {
 	}
 	all := strings.HasPrefix(name, "l")
 	m, err := FetchPeers(ctx, in.sess, all)
+	if m == nil && in.cfg.PeersFallback != nil && isLocalHost(in.host) && noAnswer(err) {
+		if fm, ferr := in.cfg.PeersFallback(ctx); ferr == nil && fm != nil {
+			fm.Host = in.host
+			m, err = fm, nil
+		}
+	}
 	if m != nil {
 		in.assocs, in.sys = m.Assocs, m.SysStatus
 	}
@@ -724,4 +734,19 @@ func modeName(s string) string {
 		return names[v]
 	}
 	return s
+}
+
+// isLocalHost reports whether host names this machine's loopback.
+func isLocalHost(host string) bool {
+	switch trimBrackets(host) {
+	case DefaultHost, "127.0.0.1", "::1", "ip6-localhost":
+		return true
+	}
+	return false
+}
+
+// noAnswer reports whether err means that no mode 6 daemon answered.
+func noAnswer(err error) bool {
+	var te *TimeoutError
+	return errors.Is(err, ErrRefused) || (errors.As(err, &te) && te.Nothing)
 }

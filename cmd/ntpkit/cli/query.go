@@ -33,16 +33,20 @@ type queryDeps struct {
 	// Chrony fetches chronyd's status for ntpstat when no mode 6 daemon
 	// answers (nil: none).
 	Chrony func(ctx context.Context) (query.ChronyStat, error)
+	// ChronyPeers fetches chronyd's sources for the peers views when the
+	// local host does not answer mode 6 (nil: none).
+	ChronyPeers func(ctx context.Context) (*query.PeersModel, error)
 }
 
 func defaultQueryDeps() queryDeps {
 	return queryDeps{
-		Dialer:     &net.Dialer{},
-		Resolver:   net.DefaultResolver,
-		Clock:      clock.System{},
-		IsTerminal: isTerminal,
-		StatAddr:   "127.0.0.1:123",
-		Chrony:     chronyStatus,
+		Dialer:      &net.Dialer{},
+		Resolver:    net.DefaultResolver,
+		Clock:       clock.System{},
+		IsTerminal:  isTerminal,
+		StatAddr:    "127.0.0.1:123",
+		Chrony:      chronyStatus,
+		ChronyPeers: chronyPeers(clock.System{}),
 	}
 }
 
@@ -189,6 +193,7 @@ func runQuery(ctx context.Context, env *Env, deps queryDeps, f *queryFlags, host
 	if f.debug > 0 {
 		cfg.Client.Debug = env.Stderr
 	}
+	cfg.PeersFallback = deps.ChronyPeers
 	if f.timeoutMS > 0 {
 		cfg.Client.FirstTimeout = time.Duration(f.timeoutMS) * time.Millisecond
 	}
