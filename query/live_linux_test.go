@@ -154,10 +154,9 @@ func setupLive(t *testing.T) *liveEnv {
 	return e
 }
 
-func (e *liveEnv) startNTPd() {
-	t := e.t
-	conf := filepath.Join(e.dir, "ntp.conf")
-	text := `# ntpkit live test: NTPsec ntpd that never touches the clock
+// ntpsecConf and classicConf configure the daemon under test: the fake
+// upstream, an unreachable server and a refclock, mode 6 from loopback.
+const ntpsecConf = `# ntpkit live test: NTPsec ntpd that never touches the clock
 disable kernel
 server 198.18.7.2 iburst minpoll 3 maxpoll 4
 server 198.18.7.9 iburst
@@ -166,11 +165,30 @@ restrict default kod nomodify nopeer noquery limited
 restrict 127.0.0.1
 restrict ::1
 `
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+
+const classicConf = `# ntpkit live test: classic ntpd 4.2.8 that never touches the clock
+disable kernel
+server 198.18.7.2 iburst minpoll 4 maxpoll 4
+server 198.18.7.9 iburst
+server 127.127.1.0
+fudge 127.127.1.0 stratum 12
+server 127.127.28.0
+restrict default kod nomodify nopeer noquery limited
+restrict 127.0.0.1
+restrict ::1
+`
+
+// startNTPd starts ntpd (binary, with env) on conf text inside the
+// namespace, without CAP_SYS_TIME, and waits until it answers mode 6.
+func (e *liveEnv) startNTPd(binary string, env []string, confText string) {
+	t := e.t
+	conf := filepath.Join(e.dir, "ntp.conf")
+	if err := os.WriteFile(conf, []byte(confText), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("ip", "netns", "exec", e.ns, "setpriv", "--inh-caps=-sys_time", "--bounding-set=-sys_time", "--",
-		"/usr/sbin/ntpd", "-n", "-c", conf, "-l", filepath.Join(e.dir, "ntpd.log"))
+		binary, "-n", "-c", conf, "-l", filepath.Join(e.dir, "ntpd.log"))
+	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -200,6 +218,60 @@ restrict ::1
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("ntpd did not answer mode 6 within 15 s:\n%s", out.String())
+}
+
+// startFakeUpstream serves the fake stratum-1 server on 198.18.7.2.
+func (e *liveEnv) startFakeUpstream() {
+	c, err := listenInNetns(e.up, "198.18.7.2:123")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go serveFakeNTP(c, &wg)
+	e.t.Cleanup(func() { c.Close(); wg.Wait() })
+}
+
+// waitReached waits (up to 30 s) until ntpd has heard from the fake
+// upstream, so that the compared tables carry real numbers.
+func (e *liveEnv) waitReached() {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		o, _, _ := e.run(5*time.Second, nil, e.ntpq, "-n", "-p")
+		for _, l := range strings.Split(o, "\n") {
+			if f := strings.Fields(l); len(f) >= 7 && strings.HasSuffix(f[0], "198.18.7.2") && f[6] != "0" {
+				return
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	e.t.Errorf("ntpd did not reach the fake upstream within 30 s")
+}
+
+// liveViews are the ntpq runs compared with both reference front ends.
+var liveViews = []struct {
+	name string
+	mask func(string) string
+	args []string
+}{
+	{"-p", maskPeers, []string{"-p"}},
+	{"-n -p", maskPeers, []string{"-n", "-p"}},
+	{"-c lpeer", maskPeers, []string{"-c", "lpeer"}},
+	{"-c opeers", maskPeers, []string{"-c", "opeers"}},
+	{"-c as", maskAssoc, []string{"-c", "as"}},
+	{"-c rv", maskRV, []string{"-c", "rv"}},
+	{"-c rv 0 leap,stratum,refid", maskRV, []string{"-c", "rv 0 leap,stratum,refid"}},
+	{"-c rv 0 nosuchvar", maskRV, []string{"-c", "rv 0 nosuchvar"}},
+	{"-c rv 65000", maskRV, []string{"-c", "rv 65000"}},
+	{"-c raw -c rv 0 stratum", maskRV, []string{"-c", "raw", "-c", "rv 0 stratum,refid"}},
+}
+
+func (e *liveEnv) compareViews(classicEnv []string) {
+	for _, tc := range liveViews {
+		e.compareLive("classic "+tc.name, tc.mask, classicEnv, append([]string{e.classicQ}, tc.args...), append([]string{e.ntpq}, tc.args...))
+		e.compareLive("ntpsec "+tc.name, tc.mask, nil, append([]string{"/usr/bin/ntpq"}, tc.args...),
+			append([]string{e.ntpq, "--style", "ntpsec"}, tc.args...))
+	}
 }
 
 var (
@@ -314,38 +386,14 @@ func TestLiveAgainstNTPsec(t *testing.T) {
 	}
 
 	// Fake upstream and ntpd.
-	c, err := listenInNetns(e.up, "198.18.7.2:123")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go serveFakeNTP(c, &wg)
-	t.Cleanup(func() { c.Close(); wg.Wait() })
-	e.startNTPd()
+	e.startFakeUpstream()
+	e.startNTPd("/usr/sbin/ntpd", nil, ntpsecConf)
 
 	if code := e.compareStat("ntpstat, just started"); code != 1 && code != 0 {
 		t.Errorf("ntpstat after start: exit %d", code)
 	}
-	for _, tc := range []struct {
-		name string
-		mask func(string) string
-		args []string
-	}{
-		{"-p", maskPeers, []string{"-p"}},
-		{"-n -p", maskPeers, []string{"-n", "-p"}},
-		{"-c lpeer", maskPeers, []string{"-c", "lpeer"}},
-		{"-c opeers", maskPeers, []string{"-c", "opeers"}},
-		{"-c as", maskAssoc, []string{"-c", "as"}},
-		{"-c rv", maskRV, []string{"-c", "rv"}},
-		{"-c rv 0 leap,stratum,refid", maskRV, []string{"-c", "rv 0 leap,stratum,refid"}},
-		{"-c rv 0 nosuchvar", maskRV, []string{"-c", "rv 0 nosuchvar"}},
-		{"-c rv 65000", maskRV, []string{"-c", "rv 65000"}},
-	} {
-		e.compareLive("classic "+tc.name, tc.mask, classicEnv, append([]string{e.classicQ}, tc.args...), append([]string{e.ntpq}, tc.args...))
-		e.compareLive("ntpsec "+tc.name, tc.mask, nil, append([]string{"/usr/bin/ntpq"}, tc.args...),
-			append([]string{e.ntpq, "--style", "ntpsec"}, tc.args...))
-	}
+	e.waitReached()
+	e.compareViews(classicEnv)
 
 	// Wait for synchronisation, then compare ntpstat again.
 	deadline := time.Now().Add(90 * time.Second)
@@ -364,4 +412,19 @@ func TestLiveAgainstNTPsec(t *testing.T) {
 	}
 	e.compareLive("classic -p synced", maskPeers, classicEnv, []string{e.classicQ, "-p"}, []string{e.ntpq, "-p"})
 	e.compareLive("classic rv synced", maskRV, classicEnv, []string{e.classicQ, "-c", "rv"}, []string{e.ntpq, "-c", "rv"})
+}
+
+// TestLiveAgainstClassic does the same against classic ntpd 4.2.8 (whose
+// variable texts differ: 3 decimals, version first, LOCAL refclock).
+func TestLiveAgainstClassic(t *testing.T) {
+	e := setupLive(t)
+	testenv.Need(t, testenv.ClassicBin("ntpd"))
+	classicEnv := testenv.ClassicEnv()
+	e.startFakeUpstream()
+	e.startNTPd(testenv.ClassicBin("ntpd"), classicEnv, classicConf)
+	if code := e.compareStat("ntpstat, classic just started"); code != 1 && code != 0 {
+		t.Errorf("ntpstat after start: exit %d", code)
+	}
+	e.waitReached()
+	e.compareViews(classicEnv)
 }
