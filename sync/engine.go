@@ -3,7 +3,6 @@ package sync
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -291,7 +290,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				lt := e.clk.Now()
 				if !t.After(lt) {
 					if err := e.d.Tick(); err != nil {
-						return fmt.Errorf("clock discipline: %w", err)
+						e.log.Error("cannot adjust the clock", "err", err)
 					}
 					continue
 				}
@@ -730,11 +729,15 @@ func (e *Engine) clockUpdate(sp *assoc, sel Selection, idx []*assoc, now time.Ti
 		off, errc := e.updateOffset(sel, idx, now)
 		res, err := e.d.Update(discipline.Sample{Time: now, Offset: off, Mark: e.d.Mark(), Jitter: sel.Jitter, Error: errc})
 		if err != nil {
-			e.fatal = err
 			var pe *discipline.PanicError
 			if errors.As(err, &pe) {
 				e.sysEvent(7)
+				e.fatal = err
+				return
 			}
+			// the clock refused (no permission, say): report, go on measuring
+			e.log.Error("cannot adjust the clock", "err", err)
+			e.publish(now)
 			return
 		}
 		switch res.Action {
