@@ -137,11 +137,7 @@ func (in *Interp) Open(ctx context.Context, host string) error {
 	in.assocs = nil
 	s, err := Dial(ctx, in.cfg.Network, in.dialAddr(host), in.cfg.Client)
 	if err != nil {
-		if in.cfg.Style == StyleNTPsec {
-			fmt.Fprintf(in.cfg.Stderr, "***Can't find host %s\n", host)
-		} else {
-			fmt.Fprintf(in.cfg.Stderr, "***Can't find host %s\n", host)
-		}
+		fmt.Fprintf(in.cfg.Stderr, "***Can't find host %s\n", host)
 		return err
 	}
 	s.Host = host
@@ -183,9 +179,7 @@ func (in *Interp) Interactive(ctx context.Context, host string, r io.Reader, pro
 		host = DefaultHost
 	}
 	in.hosts = []string{host}
-	if in.Open(ctx, host) != nil {
-		// keep going: "host" may open another one
-	}
+	_ = in.Open(ctx, host) // on failure keep going: "host" may open another one
 	sc := bufio.NewScanner(r)
 	for {
 		if prompt {
