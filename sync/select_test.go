@@ -101,3 +101,36 @@ func FuzzSelect(f *testing.F) {
 		}
 	})
 }
+
+func FuzzFilter(f *testing.F) {
+	f.Add([]byte{10, 5, 1, 200, 3, 2, 7, 9, 0, 255, 1, 1})
+	f.Add([]byte{0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fl Filter
+		now := time.Unix(1e9, 0)
+		for i := 0; i+2 < len(b) && i < 90; i += 3 {
+			now = now.Add(time.Duration(b[i+2]) * time.Second)
+			if b[i+2] == 0 {
+				fl.AddInvalid(now)
+				continue
+			}
+			fl.Add(FilterSample{Offset: ms(float64(int8(b[i]))), Delay: ms(float64(b[i+1]) / 10),
+				Dispersion: ms(1), Time: now}, now)
+			if !fl.HasOutput {
+				t.Fatal("no output after a valid sample")
+			}
+			_, _, disp := fl.Stages(now)
+			for k := range disp {
+				if disp[k] > MaxDisp || disp[k] < 0 {
+					t.Fatalf("stage dispersion %v", disp[k])
+				}
+			}
+			if fl.Delay != fl.MinDelay() {
+				t.Fatalf("chosen delay %v, minimum %v", fl.Delay, fl.MinDelay())
+			}
+			if fl.Jitter < 0 || fl.Dispersion < 0 || fl.Dispersion > MaxDisp {
+				t.Fatalf("jitter %v dispersion %v", fl.Jitter, fl.Dispersion)
+			}
+		}
+	})
+}
