@@ -39,6 +39,7 @@ var (
 	classicQ  = flag.String("classic-ntpq", "/opt/classic/usr/bin/ntpq", "classic ntpq")
 	secQ      = flag.String("ntpsec-ntpq", "/usr/bin/ntpq", "NTPsec ntpq")
 	niceness  = flag.Int("nice", -15, "scheduling priority of the benchmark and every server (0: unchanged); on a shared machine it keeps other work from distorting the figures")
+	baseline  = flag.String("baseline", "", "another ntpkit binary to measure in the same run (e.g. the build before a change)")
 	only      = flag.String("only", "", "comma-separated contestant names to run (default all)")
 )
 
@@ -168,7 +169,7 @@ func pinned(args ...string) []string { return append([]string{"taskset", "-c", "
 
 func contestants(bin string) []server {
 	ntpkitConf := "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nrestrict default\n"
-	ntpkit := func(env []string, wrap func(...string) []string) func(string) ([]*exec.Cmd, error) {
+	ntpkitBin := func(bin string, env []string, wrap func(...string) []string) func(string) ([]*exec.Cmd, error) {
 		return func(dir string) ([]*exec.Cmd, error) {
 			conf := filepath.Join(dir, "ntpkit.conf")
 			if err := os.WriteFile(conf, []byte(ntpkitConf), 0o644); err != nil {
@@ -177,6 +178,9 @@ func contestants(bin string) []server {
 			c, err := spawn(wrap(noClock(bin, "daemon", "-n", "--no-adjust", "-c", conf)...), env)
 			return []*exec.Cmd{c}, err
 		}
+	}
+	ntpkit := func(env []string, wrap func(...string) []string) func(string) ([]*exec.Cmd, error) {
+		return ntpkitBin(bin, env, wrap)
 	}
 	chrony := func(n int, wrap func(...string) []string) func(string) ([]*exec.Cmd, error) {
 		return func(dir string) ([]*exec.Cmd, error) {
@@ -213,7 +217,17 @@ func contestants(bin string) []server {
 		return []*exec.Cmd{c}, err
 	}
 	id := func(a ...string) []string { return a }
-	return []server{
+	var extra []server
+	if *baseline != "" {
+		// Another ntpkit build (before a change), measured in the same run.
+		b, _ := filepath.Abs(*baseline)
+		extra = []server{
+			{name: "baseline ntpkit", start: ntpkitBin(b, nil, id), mode6: true},
+			{name: "baseline GOMAXPROCS=1", start: ntpkitBin(b, []string{"GOMAXPROCS=1"}, id), rttOnly: true},
+			{name: "baseline pinned", start: ntpkitBin(b, nil, pinned)},
+		}
+	}
+	return append(extra, []server{
 		{name: "ntpkit", start: ntpkit(nil, id), mode6: true},
 		{name: "ntpkit GOMAXPROCS=1", start: ntpkit([]string{"GOMAXPROCS=1"}, id), rttOnly: true},
 		{name: "ntpkit pinned", start: ntpkit(nil, pinned)},
@@ -221,7 +235,7 @@ func contestants(bin string) []server {
 		{name: "chronyd pinned", start: chrony(1, pinned)},
 		{name: "chronyd x2 (per core)", start: chrony(2, id)},
 		{name: "ntpsec ntpd", start: ntpsec, mode6: true},
-	}
+	}...)
 }
 
 func spawn(argv []string, env []string) (*exec.Cmd, error) {
