@@ -428,3 +428,73 @@ func TestLiveAgainstClassic(t *testing.T) {
 	e.waitReached()
 	e.compareViews(classicEnv)
 }
+
+// TestLiveChronyFallback runs chronyd -x (no mode 6) and checks that
+// ntpkit's ntpstat and ntpq -p report it through chronyd's cmdmon port.
+func TestLiveChronyFallback(t *testing.T) {
+	e := setupLive(t)
+	chronyd := testenv.ChronyBin("chronyd")
+	testenv.Need(t, chronyd)
+	e.startFakeUpstream()
+	// A private directory for chronyd's unix socket (it insists on 0700),
+	// so that nothing is created under the host's /run/chrony.
+	sockDir, err := os.MkdirTemp("", "ntpkit-q-chrony-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	if err := os.Chmod(sockDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(e.dir, "chrony.conf")
+	text := fmt.Sprintf(`port 0
+cmdport 323
+bindcmdaddress 127.0.0.1
+bindcmdaddress %[1]s/chronyd.sock
+pidfile %[1]s/chronyd.pid
+server 198.18.7.2 iburst minpoll 0 maxpoll 0
+`, sockDir)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", e.ns, "setpriv", "--inh-caps=-sys_time", "--bounding-set=-sys_time", "--",
+		chronyd, "-x", "-d", "-u", "root", "-f", conf)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = unix.Kill(pid, unix.SIGTERM) // the chronyd we started
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = unix.Kill(pid, unix.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("chronyd output:\n%s", out.String())
+		}
+	})
+	var o, oerr string
+	code := -1
+	for deadline := time.Now().Add(40 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if o, oerr, code = e.run(10*time.Second, nil, e.ntpstat); code == 0 {
+			break
+		}
+	}
+	want := regexp.MustCompile(`^synchronised to NTP server \(198\.18\.7\.2\) at stratum 2\n   time correct to within \d+ ms\n   polling server every 1 s\n$`)
+	if code != 0 || !want.MatchString(o) {
+		t.Errorf("ntpstat with chronyd: exit %d stdout %q stderr %q", code, o, oerr)
+	}
+	p, perr, pcode := e.run(20*time.Second, nil, e.ntpq, "-n", "-p")
+	// Over UDP chronyd keeps its ntpdata (refid, delay) to itself: the
+	// refid may show as .INIT. unless the unix socket was usable.
+	row := regexp.MustCompile(`(?m)^\*198\.18\.7\.2      \.(GPS|INIT)\.  +1 u `)
+	if pcode != 0 || !row.MatchString(p) || perr != "" {
+		t.Errorf("ntpq -n -p with chronyd: exit %d stdout:\n%s\nstderr %q", pcode, p, perr)
+	}
+}

@@ -19,7 +19,9 @@ func chronyPeers(clk clock.Clock) func(ctx context.Context) (*query.PeersModel, 
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		var lastErr error
-		for _, a := range chrony.DefaultAddrs {
+		// The unix socket (root only) also gives the NTP data (refid,
+		// delay); UDP gives the rest.
+		for _, a := range append([]string{"/run/chrony/chronyd.sock"}, chrony.DefaultAddrs...) {
 			c, err := chrony.Dial(ctx, chrony.Options{Addr: a, Timeout: 500 * time.Millisecond, Retries: 1})
 			if err != nil {
 				lastErr = err
