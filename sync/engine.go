@@ -104,7 +104,7 @@ type dnsResult struct {
 
 // unsettledPoll is the poll interval of iburst associations while the
 // discipline has not settled its frequency.
-var unsettledPoll = 2 * time.Second
+const unsettledPoll = 2 * time.Second
 
 // ErrOnceNoServer is returned by Run in Once mode when ctx ends before any
 // server could be selected.

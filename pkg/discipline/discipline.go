@@ -1,30 +1,44 @@
 // Package discipline steers the local clock from offset measurements.
 //
 // The daemon's own loop is not RFC 5905's PLL/FLL but a regression loop in
-// the style of chrony: every correction the loop applies (steps, adjtime
-// slews at the kernel's 500 ppm, frequency changes) is book-kept, so each
-// measured offset can be turned into the phase of the free-running
-// oscillator ("raw" phase). A least-squares line through recent raw phases
-// gives the oscillator's frequency error (the slope) and its phase now (the
-// intercept), both averaged over many samples; the loop then sets the
-// frequency to cancel the slope and slews away the remaining phase error.
-// The number of samples kept adapts with a runs test on the residuals: when
-// they stop looking random (wander, a frequency change) the oldest are
-// dropped.
+// the style of chrony. Every correction the loop applies (steps, adjtime
+// slews at the kernel's 500 ppm, frequency changes) is book-kept in true
+// time, so each measured offset can be turned into the phase of the
+// free-running oscillator ("raw" phase). A weighted least-squares line
+// through recent raw phases gives the oscillator's frequency error (the
+// slope) and its phase now (the intercept), both averaged over many samples;
+// the loop sets the frequency to cancel the slope and slews away the
+// remaining phase error. Samples are weighted by their expected error (the
+// engine derives it from the delay above the minimum). The window adapts: a
+// runs test on the residuals (over samples at least half a poll apart)
+// drops the oldest quarter while they stop looking random (wander, a
+// frequency change), and samples older than 64 poll intervals go.
 //
-// Large phase errors (above 10 ms) are removed faster than adjtime alone can:
-// the slew is shared between adjtime (500 ppm) and a temporary frequency
-// offset using whatever remains of the kernel's ±500 ppm range, ending at a
-// computed instant (see Tick). A 100 ms error at +100 ppm thus takes about
-// 111 s instead of 200 s.
+// Start-up: before the loop has corrected anything, StartUp steps an offset
+// above 1 ms at once (like ntpdate before ntpd, or chrony's makestep), so
+// the clock is right within the first reply instead of after minutes of
+// slewing. Until the frequency is known ("settled": 6 samples over 60 s, or
+// a drift file) the engine polls iburst sources every 2 s.
+//
+// Large phase errors (above 10 ms) are removed faster than adjtime alone
+// can: the slew is shared between adjtime (500 ppm) and a temporary
+// frequency offset using whatever remains of the kernel's ±500 ppm range,
+// ending at a computed instant (see Tick) while adjtime still has 5 ms to
+// go, so that the frequency is back at its base before the offset is small.
+// A 100 ms error at +100 ppm thus takes about 115 s instead of 200 s.
 //
 // Policy constants follow ntpd: offsets above the step threshold (128 ms)
 // are stepped, but only after they persisted for the stepout interval
-// (900 s), which is shortened to max(4 updates, 60 s) when the offsets
-// agree with each other (a real step of the reference, not a spike); before
-// the first correction they are stepped at once. Offsets above the panic
-// threshold (1000 s) are refused with a *PanicError unless PanicOnce (-g)
-// allows the first one. SlewOnly (-x) never steps.
+// (900 s), shortened to max(4 updates, 60 s) when the offsets agree with
+// each other within 10 % (a real step of the reference, not a spike).
+// Offsets above the panic threshold (1000 s) are refused with a *PanicError
+// unless PanicOnce (-g) allows the first correction. SlewOnly (-x) never
+// steps. SetOnce is ntpd -q.
+//
+// The suggested poll interval adapts like ntpd's (a counter against a
+// limit), with gates relative to the measurement noise: it grows while the
+// offsets found at updates stay within the noise and shrinks when they
+// exceed twice the noise.
 //
 // With Kernel set the loop hands offsets to the kernel PLL instead
 // (clock.Linux.KernelPLL), as ntpd's "enable kernel" does.
@@ -53,7 +67,15 @@ const (
 	// adjtime slew.
 	fastThreshold = 10e-3
 	maxPoints     = 64
-	tailSlew      = 5e-3 // seconds left to adjtime after a fast slew
+	// the frequency counts as settled after settleN samples over settleSpan
+	settleN    = 6
+	settleSpan = 60.0 // s
+	// poll adaptation gates, in units of the measurement noise
+	pgateUp   = 1.0
+	pgateDown = 2.0
+	// windowPolls caps the regression window in poll intervals
+	windowPolls = 64.0
+	tailSlew    = 5e-3 // seconds left to adjtime after a fast slew
 	// poll adaptation (ntpd's PGATE and LIMIT)
 	limit = 30
 )
@@ -179,7 +201,6 @@ type Discipline struct {
 	assistEnd  time.Time // end of a fast slew's frequency assist; zero: none
 	freqKnown  bool
 	settled    bool
-	slopeErr   float64
 	points     []point
 	everSet    bool
 	spikeStart time.Time
@@ -433,10 +454,6 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 	if err := d.applyPhase(now, e); err != nil {
 		return Result{}, err
 	}
-	if debugUpdates {
-		println("upd", now.Unix()%100000, int(th*1e6), fit.n, int(fit.span), int(fit.slope*1e9), int(e*1e6), int(errS*1e6), d.state.Poll, int(fit.sigma*1e6))
-	}
-	d.slopeErr = fit.slopeErr
 	d.finishUpdate(th, math.Hypot(fit.sigma, errS))
 	return Result{Action: Slewed, Offset: theta}, nil
 }
@@ -585,7 +602,6 @@ func (d *Discipline) step(now time.Time, theta time.Duration) (Result, error) {
 
 type fit struct {
 	intercept, slope, sigma, span float64
-	slopeErr                      float64 // standard error of the slope
 	n                             int
 }
 
@@ -658,9 +674,6 @@ func linfit(pts []point, now time.Time) fit {
 			ss += p.w * r * r
 		}
 		f.sigma = math.Sqrt(ss / sw * float64(n) / float64(n-2))
-		if sxx > 0 {
-			f.slopeErr = math.Sqrt(ss / float64(n-2) / sxx)
-		}
 	}
 	return f
 }
@@ -724,10 +737,3 @@ func (d *Discipline) SetOnce(offset time.Duration) (Result, error) {
 	d.everSet = true
 	return Result{Action: Slewed, Offset: offset}, nil
 }
-
-var debugUpdates = false
-var settleN, settleSpan = 6, 60.0
-
-var pgateUp, pgateDown = 1.0, 2.0
-
-var windowPolls = 64.0
