@@ -361,6 +361,10 @@ func (in *Interp) cmdPeers(ctx context.Context, name string, args []string) {
 		in.report(name, err, 0)
 		return
 	}
+	if len(m.Assocs) == 0 && !in.cfg.JSON {
+		in.noAssociations()
+		return
+	}
 	o := in.renderOpts()
 	multi := len(in.hosts) > 1
 	var hostAddrs []string
@@ -416,6 +420,10 @@ func (in *Interp) cmdAssociations(ctx context.Context, name string, args []strin
 			return
 		}
 		in.assocs, in.sys = list, sys
+		if len(list) == 0 && !in.cfg.JSON {
+			in.noAssociations()
+			return
+		}
 	}
 	rows := AssocRows(in.assocs, all)
 	switch {
@@ -426,6 +434,19 @@ func (in *Interp) cmdAssociations(ctx context.Context, name string, args []strin
 	default:
 		ClassicAssociations(in.cfg.Stdout, rows)
 	}
+}
+
+// noAssociations reports an empty association list (on stderr, as both
+// ntpq front ends do).
+func (in *Interp) noAssociations() {
+	if in.cfg.Style == StyleNTPsec {
+		io.WriteString(in.cfg.Stderr, "No association IDs returned\n")
+		return
+	}
+	if len(in.hosts) > 1 {
+		fmt.Fprintf(in.cfg.Stderr, "server=%s ", in.host)
+	}
+	io.WriteString(in.cfg.Stderr, "No association ID's returned\n")
 }
 
 // assocArg parses an association argument: a number or &N (index into
@@ -492,14 +513,15 @@ func (in *Interp) cmdReadvar(ctx context.Context, name string, args []string) {
 	if clockOp {
 		kind = VarsClock
 	}
-	if in.cfg.Style == StyleNTPsec && assoc != 0 {
+	if in.cfg.Style == StyleNTPsec && len(args) > 0 {
+		// ntpq-sec validates an explicit association id with READSTAT first.
 		sys, l, err := in.sess.ReadStat(ctx)
 		if err != nil {
 			in.report(name, err, assoc)
 			return
 		}
 		in.assocs, in.sys = l, sys
-		found := false
+		found := assoc == 0
 		for _, a := range l {
 			found = found || a.AssocID == assoc
 		}

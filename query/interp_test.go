@@ -1,0 +1,77 @@
+package query_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ntpkit/ntpkit/pkg/clock"
+	"github.com/ntpkit/ntpkit/query"
+)
+
+func runInterp(t *testing.T, scenario string, style query.Style, hosts []string, cmds ...string) (string, string) {
+	t.Helper()
+	fx := startFixture(t, scenario)
+	var out, errb bytes.Buffer
+	in := query.New(query.Config{Style: style, Client: query.ClientOptions{Dialer: fx.Dialer, FirstTimeout: 2 * time.Second},
+		Resolver: query.StaticResolver(fx.Names), Clock: clock.Fixed(fx.Now), Location: time.UTC,
+		Stdout: &out, Stderr: &errb, Argv0: "ntpq"})
+	in.Batch(context.Background(), hosts, cmds)
+	return out.String(), errb.String()
+}
+
+func TestInterpCommands(t *testing.T) {
+	tests := []struct {
+		name      string
+		scenario  string
+		style     query.Style
+		hosts     []string
+		cmds      []string
+		out, errs string
+	}{
+		{"empty peers classic", "empty", query.StyleClassic, nil, []string{"peers"}, "", "No association ID's returned\n"},
+		{"empty as ntpsec", "empty", query.StyleNTPsec, nil, []string{"as"}, "", "No association IDs returned\n"},
+		{"empty two hosts", "empty", query.StyleClassic, []string{"127.0.0.1", "::1"}, []string{"peers"}, "\n",
+			"server=127.0.0.1 No association ID's returned\nserver=::1 No association ID's returned\n"},
+		{"&N after as", "classic-main-0231", query.StyleClassic, nil, []string{"as", "rv &10 srcadr,stratum"}, "", ""},
+		{"&N without list", "classic-main-0231", query.StyleClassic, nil, []string{"rv &7 srcadr"}, "srcadr=v6server.ref.test\n", ""},
+		{"&N out of range", "classic-main-0231", query.StyleClassic, nil, []string{"rv &11"}, "", "***Association index 11 not found\n"},
+		{"bad index", "classic-main-0231", query.StyleClassic, nil, []string{"rv &x"}, "", "***Illegal index `&x'\n"},
+		{"ambiguous", "classic-main-0231", query.StyleClassic, nil, []string{"l"}, "", "***Command `l' ambiguous\n"},
+		{"pstatus", "classic-main-0231", query.StyleClassic, nil, []string{"pstatus 2216"},
+			"associd=2216 status=8011 conf, sel_reject, 1 event, mobilize,\nsrcadr=LOCAL(0), srcport=123, dstadr=127.0.0.1, dstport=123, leap=11,\n", ""},
+		{"pstatus needs id", "classic-main-0231", query.StyleClassic, nil, []string{"pstatus"}, "", "***Association ID required\n"},
+		{"cooked again", "classic-main-0231", query.StyleClassic, nil, []string{"raw", "cooked", "rv 0 leap"},
+			"Output set to raw\n\nOutput set to cooked\n\nleap=00\n", ""},
+		{"hostnames", "classic-main-0231", query.StyleClassic, nil, []string{"hostnames", "hostnames no", "hostnames", "rv 2214 srcadr"},
+			"hostnames being shown\n\n\nhostnames not being shown\n\nsrcadr=fd7e:5ee0:123::5\n", ""},
+		{"timeout", "classic-main-0231", query.StyleClassic, nil, []string{"timeout", "timeout 1500", "timeout"},
+			"primary timeout 2000 ms\n\n\nprimary timeout 1500 ms\n", ""},
+		{"host", "classic-main-0231", query.StyleClassic, nil, []string{"host", "host 127.0.0.1", "host"},
+			"current host is localhost\n\ncurrent host set to 127.0.0.1\n\ncurrent host is 127.0.0.1\n", ""},
+		{"quit stops", "classic-main-0231", query.StyleClassic, nil, []string{"quit", "rv"}, "", ""},
+		{"sec rv 0 unknown", "classic-main-0231", query.StyleNTPsec, nil, []string{"rv 0 nosuchvar"}, "", "***Server error code UNKNOWNVAR\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs := runInterp(t, tc.scenario, tc.style, tc.hosts, tc.cmds...)
+			if tc.name == "&N after as" {
+				// the listing, a blank line, then the variables of the 10th association
+				if !bytes.HasSuffix([]byte(out), []byte("\nsrcadr=SHM(0), stratum=0\n")) || errs != "" {
+					t.Errorf("got %q %q", out, errs)
+				}
+				return
+			}
+			if tc.name == "pstatus" {
+				if !bytes.HasPrefix([]byte(out), []byte(tc.out)) || errs != "" {
+					t.Errorf("got %q %q", out, errs)
+				}
+				return
+			}
+			if out != tc.out || errs != tc.errs {
+				t.Errorf("got stdout %q stderr %q\nwant stdout %q stderr %q", out, errs, tc.out, tc.errs)
+			}
+		})
+	}
+}
