@@ -107,6 +107,7 @@ type queryFlags struct {
 	color        string
 	timeoutMS    int
 	resolveLimit time.Duration
+	noChrony     bool
 }
 
 func newQueryCmdWith(env *Env, deps queryDeps) *cobra.Command {
@@ -151,6 +152,7 @@ prompt on a terminal or with -i).`,
 	fl.StringVar(&f.color, "color", "auto", "colour for --pretty: auto, always or never (NO_COLOR honoured)")
 	fl.IntVar(&f.timeoutMS, "timeout", 0, "primary receive timeout in ms (default 5000)")
 	fl.DurationVar(&f.resolveLimit, "resolve-timeout", 2*time.Second, "time budget for all reverse DNS lookups of one command")
+	fl.BoolVar(&f.noChrony, "no-chrony", false, "do not ask chronyd (cmdmon) for the peers when localhost has no mode 6 daemon")
 	return cmd
 }
 
@@ -193,7 +195,9 @@ func runQuery(ctx context.Context, env *Env, deps queryDeps, f *queryFlags, host
 	if f.debug > 0 {
 		cfg.Client.Debug = env.Stderr
 	}
-	cfg.PeersFallback = deps.ChronyPeers
+	if !f.noChrony {
+		cfg.PeersFallback = deps.ChronyPeers
+	}
 	if f.timeoutMS > 0 {
 		cfg.Client.FirstTimeout = time.Duration(f.timeoutMS) * time.Millisecond
 	}

@@ -19,9 +19,9 @@ func chronyPeers(clk clock.Clock) func(ctx context.Context) (*query.PeersModel, 
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		var lastErr error
-		// The unix socket (root only) also gives the NTP data (refid,
-		// delay); UDP gives the rest.
-		for _, a := range append([]string{"/run/chrony/chronyd.sock"}, chrony.DefaultAddrs...) {
+		// UDP first (it belongs to this network namespace); chronyd's unix
+		// socket (root only) would add the NTP data (refid, delay).
+		for _, a := range append(append([]string(nil), chrony.DefaultAddrs...), "/run/chrony/chronyd.sock") {
 			c, err := chrony.Dial(ctx, chrony.Options{Addr: a, Timeout: 500 * time.Millisecond, Retries: 1})
 			if err != nil {
 				lastErr = err

@@ -31,13 +31,15 @@ maximum error is exceeded), 2 the state cannot be determined, 3 usage error.
   -m, --max-error   MAXERR in milliseconds: report " (exceeded maximum of
                     MAXERR ms)" and exit 1 when the error bound is larger
       --json        print a JSON document (docs/json.md)
+      --no-chrony   do not ask chronyd when no ntpd answers
 `
 
 func newStatCmdWith(env *Env, deps queryDeps) *cobra.Command {
 	var (
-		maxErr  float64
-		asJSON  bool
-		timeout time.Duration
+		maxErr   float64
+		asJSON   bool
+		timeout  time.Duration
+		noChrony bool
 	)
 	cmd := &cobra.Command{
 		Use:           "stat [flags] [host]",
@@ -58,7 +60,7 @@ func newStatCmdWith(env *Env, deps queryDeps) *cobra.Command {
 				timeout = deps.StatTimeout
 			}
 			rep, err := query.FetchStat(ctx, deps.Dialer, addr, timeout)
-			if errors.Is(err, query.ErrStatNoAnswer) && len(args) == 0 && deps.Chrony != nil {
+			if errors.Is(err, query.ErrStatNoAnswer) && len(args) == 0 && deps.Chrony != nil && !noChrony {
 				if cs, cerr := deps.Chrony(ctx); cerr == nil {
 					rep = query.StatFromChrony(cs)
 				}
@@ -87,6 +89,7 @@ func newStatCmdWith(env *Env, deps queryDeps) *cobra.Command {
 	fl.Float64VarP(&maxErr, "max-error", "m", 0, "maximum error in ms (exit 1 when exceeded)")
 	fl.BoolVar(&asJSON, "json", false, "print a JSON document")
 	fl.DurationVar(&timeout, "timeout", 0, "wait this long for the daemon (default 1s)")
+	fl.BoolVar(&noChrony, "no-chrony", false, "do not ask chronyd when no mode 6 daemon answers")
 	fl.VisitAll(func(f *pflag.Flag) { f.Hidden = f.Name == "timeout" })
 	return cmd
 }
