@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ntpkit/ntpkit/internal/loadgen"
 )
 
@@ -268,6 +270,11 @@ var target = netip.MustParseAddrPort("127.0.0.1:123")
 
 func measure(s server, dir string) (metrics, error) {
 	var m metrics
+	if strings.HasSuffix(s.name, "pinned") && runtime.NumCPU() > 1 {
+		// The server is on CPU 0: keep the generator off it.
+		pinSelf(func(cpu int) bool { return cpu != 0 })
+		defer pinSelf(func(int) bool { return true })
+	}
 	cmds, err := s.start(dir)
 	defer stop(cmds)
 	if err != nil {
@@ -333,6 +340,23 @@ func measure(s server, dir string) (metrics, error) {
 	m.others = otherCores(cpu0, self0, srv0, pids, t0)
 	m.disturbed = m.others > maxOthers
 	return m, nil
+}
+
+// pinSelf sets the CPU affinity of every thread of this process (threads
+// created later inherit it from their creator).
+func pinSelf(allow func(cpu int) bool) {
+	var set unix.CPUSet
+	for c := 0; c < runtime.NumCPU(); c++ {
+		if allow(c) {
+			set.Set(c)
+		}
+	}
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			_ = unix.SchedSetaffinity(tid, &set)
+		}
+	}
 }
 
 func us(d time.Duration) float64 { return float64(d) / 1e3 }
