@@ -454,9 +454,14 @@ const (
 	// AuthOK: the MAC verifies with a trusted key; sign the reply with it.
 	AuthOK
 	// AuthFailed: the request has a MAC that does not verify (unknown or
-	// untrusted key, wrong digest, a crypto-NAK or a malformed trailer);
-	// answer with a crypto-NAK (classic ntpd) or drop it (NTPsec).
+	// untrusted key, wrong digest, a crypto-NAK); answer with a crypto-NAK
+	// (classic ntpd) or drop it (NTPsec).
 	AuthFailed
+	// AuthMalformed: the octets after the header are neither extension
+	// fields nor a MAC (or the length is not a multiple of 4): drop the
+	// request, as ntpd does. (Answering it, even with a crypto-NAK, could
+	// send more octets than were received.)
+	AuthMalformed
 )
 
 func (a ServerAuth) String() string {
@@ -467,6 +472,8 @@ func (a ServerAuth) String() string {
 		return "ok"
 	case AuthFailed:
 		return "failed"
+	case AuthMalformed:
+		return "malformed"
 	}
 	return fmt.Sprintf("ServerAuth(%d)", uint8(a))
 }
@@ -474,11 +481,12 @@ func (a ServerAuth) String() string {
 // CheckRequest classifies the MAC of a client request for a server: keys
 // should be the trusted view of the server's keys (nil: no keys, so every
 // MAC fails). key is the key to sign the reply with when the result is
-// AuthOK; err says why for AuthFailed. It does not allocate.
+// AuthOK; err says why for AuthFailed and AuthMalformed. It does not
+// allocate.
 func CheckRequest(req []byte, keys KeyLookup) (res ServerAuth, key *Key, err error) {
 	body, id, dig, found, err := SplitMAC(req)
 	if err != nil {
-		return AuthFailed, nil, err
+		return AuthMalformed, nil, err
 	}
 	if !found {
 		return AuthNone, nil, nil
@@ -491,11 +499,11 @@ func CheckRequest(req []byte, keys KeyLookup) (res ServerAuth, key *Key, err err
 }
 
 // AppendReplyAuth finishes a server reply (header and extension fields in
-// reply) according to CheckRequest: unchanged for AuthNone, signed with key
-// for AuthOK, a crypto-NAK appended for AuthFailed. The reply is then at
-// most 24 octets longer than the 48-octet header, never longer than a
-// signed request. It does not allocate when reply has room for 24 more
-// octets.
+// reply) according to CheckRequest: unchanged for AuthNone (and
+// AuthMalformed, which the caller should have dropped), signed with key
+// for AuthOK, a crypto-NAK appended for AuthFailed. A 48-octet reply is
+// then never longer than the request that produced the result. It does
+// not allocate when reply has room for 24 more octets.
 func AppendReplyAuth(reply []byte, res ServerAuth, key *Key) []byte {
 	switch {
 	case res == AuthOK && key != nil:

@@ -347,16 +347,18 @@ func TestServerAuth(t *testing.T) {
 		{"signed CMAC", AppendMAC(bytes.Clone(req), keys[7]), AuthOK, 7},
 		{"wrong secret", AppendMAC(bytes.Clone(req), wrong), AuthFailed, 0},
 		{"crypto-NAK", AppendCryptoNAK(bytes.Clone(req)), AuthFailed, 0},
-		{"malformed trailer", append(bytes.Clone(req), make([]byte, 8)...), AuthFailed, 0},
+		{"malformed trailer", append(bytes.Clone(req), make([]byte, 8)...), AuthMalformed, 0},
+		{"odd length", append(bytes.Clone(req), 1, 2, 3), AuthMalformed, 0},
+		{"key id without digest", binary.BigEndian.AppendUint32(bytes.Clone(req), 5), AuthFailed, 0},
 	}
 	for _, tc := range tests {
 		res, k, err := CheckRequest(tc.req, keys)
-		if res != tc.want || (res == AuthOK) != (k != nil) || (res == AuthFailed) != (err != nil) {
+		if res != tc.want || (res == AuthOK) != (k != nil) || (res == AuthFailed || res == AuthMalformed) != (err != nil) {
 			t.Fatalf("%s: %v %v %v", tc.name, res, k, err)
 		}
 		out := AppendReplyAuth(bytes.Clone(reply), res, k)
 		switch res {
-		case AuthNone:
+		case AuthNone, AuthMalformed:
 			if len(out) != HeaderLen {
 				t.Errorf("%s: %d octets", tc.name, len(out))
 			}
@@ -369,7 +371,7 @@ func TestServerAuth(t *testing.T) {
 				t.Errorf("%s: reply is not a crypto-NAK", tc.name)
 			}
 		}
-		if len(out) > len(tc.req) && res != AuthNone {
+		if len(out) > len(tc.req) && res != AuthMalformed {
 			t.Errorf("%s: %d-octet reply to a %d-octet request", tc.name, len(out), len(tc.req))
 		}
 	}
