@@ -90,3 +90,36 @@ func TestRunHonoursPacketCap(t *testing.T) {
 		t.Fatalf("sent %d, want the cap of 100", res.Sent)
 	}
 }
+
+func TestGeneratorLimited(t *testing.T) {
+	tests := []struct {
+		offered float64
+		rate    int
+		want    bool
+	}{
+		{10000, 10000, false},
+		{9600, 10000, false},
+		{9400, 10000, true},
+		{0, 1000, true},
+	}
+	for _, tt := range tests {
+		if got := GeneratorLimited(Result{Offered: tt.offered}, tt.rate); got != tt.want {
+			t.Errorf("offered %.0f of %d: %v", tt.offered, tt.rate, got)
+		}
+	}
+}
+
+// MaxRate reports the rate actually offered by the best step, not the
+// nominal one.
+func TestMaxRateReportsOfferedRate(t *testing.T) {
+	srv := echoServer(t, 0)
+	best, steps, err := MaxRate(context.Background(), Config{Server: srv, Duration: 100 * time.Millisecond, Sources: 2},
+		[]int{1000, 2000}, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := steps[len(steps)-1]
+	if best != int(last.Offered) || best <= 0 {
+		t.Fatalf("best %d, last step offered %.0f", best, last.Offered)
+	}
+}
