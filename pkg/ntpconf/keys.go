@@ -307,7 +307,10 @@ func (t trustedKeys) LookupKey(id uint32) (*ntp.Key, bool) {
 
 // LoadKeys reads the keys file named by the configuration ("keys") and
 // trusts the "trustedkey" ids. With no keys directive it returns an empty
-// Keys and no error. The warnings name trusted, control and request keys
+// Keys and no error. The Keys is never nil: when the file cannot be read
+// it is empty, when some lines are bad it holds the good ones (trusted as
+// configured) and err is the ErrorList, so a daemon can log and go on as
+// ntpd does. The warnings name trusted, control and request keys
 // that are missing from the file or not trusted (ntpd then refuses
 // authenticated requests for them).
 func LoadKeys(c *Config) (*Keys, []string, error) {
@@ -315,8 +318,8 @@ func LoadKeys(c *Config) (*Keys, []string, error) {
 		return &Keys{}, nil, nil
 	}
 	k, err := ReadKeys(c.Keys)
-	if err != nil {
-		return k, nil, err
+	if k == nil { // the file could not be opened
+		return &Keys{}, nil, err
 	}
 	var warn []string
 	for _, id := range k.Trust(c.TrustedKeys...) {
@@ -335,7 +338,7 @@ func LoadKeys(c *Config) (*Keys, []string, error) {
 			warn = append(warn, fmt.Sprintf("%s: %s key %d: key is not trusted (add it to trustedkey)", a.Pos, a.Address, a.Key))
 		}
 	}
-	return k, warn, nil
+	return k, warn, err
 }
 
 // AppendText writes the keys in keys-file format, in id order, one per

@@ -223,6 +223,24 @@ func TestLoadKeys(t *testing.T) {
 	if strings.Contains(w, "requestkey") {
 		t.Errorf("requestkey 1 is trusted: %q", w)
 	}
+	// A bad line: the good keys are still loaded and trusted.
+	if err := os.WriteFile(kf, []byte("1 MD5 one\n2 SHA1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, _, err = LoadKeys(c)
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != 1 || !k.IsTrusted(1) {
+		t.Errorf("bad line: %v, trusted(1) %v", err, k.IsTrusted(1))
+	}
+	// A missing file: an error and an empty, usable Keys.
+	c.Keys = filepath.Join(dir, "missing.keys")
+	k, _, err = LoadKeys(c)
+	if !errors.Is(err, fs.ErrNotExist) || k == nil || k.Len() != 0 {
+		t.Errorf("missing file: %v, %v", k, err)
+	}
+	if _, ok := k.Trusted().LookupKey(1); ok {
+		t.Error("missing file: key found")
+	}
 	k, warn, err = LoadKeys(NewConfig())
 	if err != nil || k.Len() != 0 || warn != nil {
 		t.Errorf("no keys directive: %v %v %v", k.Len(), warn, err)
