@@ -154,11 +154,12 @@ func TestRequestTimeouts(t *testing.T) {
 		sess.SetTimeouts(time.Hour, time.Hour)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		start := time.Now()
+		// The hour-long timeouts give way to the context (a hang would
+		// trip the test binary's timeout).
 		_, err := sess.ReadVar(ctx, 0, "")
 		var te *query.TimeoutError
-		if !errors.As(err, &te) || time.Since(start) > 5*time.Second {
-			t.Fatalf("err %v after %v", err, time.Since(start))
+		if !errors.As(err, &te) {
+			t.Fatalf("err %v, want a timeout", err)
 		}
 	})
 }
