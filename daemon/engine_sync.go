@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/ntpkit/ntpkit/pkg/clock"
@@ -23,10 +24,10 @@ import (
 // gets the LocalEngine alone.
 //
 // The client traffic runs on its own UDP socket (an ephemeral port, like
-// chrony's default acquisition port), so the serving sockets are untouched.
-// Symmetric peers therefore see us on that port; packets a peer sends to
-// our port 123 reach the engine only once the daemon forwards modes 1, 2
-// and 4 to (*SyncEngine).Input.
+// chrony's default acquisition port) until the daemon hands over a sender
+// for its port 123 sockets with SetSender, which symmetric peers need (ntpd
+// matches a peer by address and port). Packets of modes 1, 2 and 4 that
+// arrive on the serving sockets reach the engine through Input.
 //
 // With EngineParams.Adjuster nil (--no-adjust) the engine disciplines a
 // simulated clock that follows the system clock: every variable is computed
@@ -98,9 +99,13 @@ func NewSyncEngine(p EngineParams) (Engine, error) {
 		return nil, fmt.Errorf("client socket: %w", err)
 	}
 	e.conn, e.clk, e.d = conn, adj, d
+	e.sysClk, e.virtual = p.Clock, p.Adjuster == nil
+	if e.sysClk == nil {
+		e.sysClk = clock.System{}
+	}
 	tos := cfg.Tos
 	e.eng, err = ntpsync.NewEngine(ntpsync.Options{
-		Clock: adj, Discipline: d, Transport: udpTransport{conn},
+		Clock: adj, Discipline: d, Transport: e,
 		Servers: servers,
 		Select:  ntpsync.SelectOptions{MinSane: tos.MinSane, MinClock: tos.MinClock, MaxClock: tos.MaxClock},
 		Orphan:  tos.Orphan, OrphanWait: time.Duration(tos.OrphanWait) * time.Second,
@@ -116,24 +121,42 @@ func NewSyncEngine(p EngineParams) (Engine, error) {
 
 // SyncEngine is the Engine returned by NewSyncEngine.
 type SyncEngine struct {
-	p     EngineParams
-	eng   *ntpsync.Engine
-	d     *discipline.Discipline
-	clk   clock.Clock
-	conn  *net.UDPConn
-	local Engine // LOCAL refclocks, may be nil
+	p       EngineParams
+	eng     *ntpsync.Engine
+	d       *discipline.Discipline
+	clk     clock.Clock
+	conn    *net.UDPConn
+	sysClk  clock.Clock  // the daemon's clock (rx times passed to Input)
+	virtual bool         // --no-adjust: clk is a simulated copy of sysClk
+	local   Engine       // LOCAL refclocks, may be nil
+	sender  atomic.Value // func([]byte, netip.AddrPort) error
 }
 
-type udpTransport struct{ c *net.UDPConn }
-
-func (t udpTransport) Send(to netip.AddrPort, b []byte) error {
-	_, err := t.c.WriteToUDPAddrPort(b, to)
+// Send implements sync.Transport: through the daemon's sockets once
+// SetSender was called, else from the engine's own socket.
+func (e *SyncEngine) Send(to netip.AddrPort, b []byte) error {
+	if f, ok := e.sender.Load().(func([]byte, netip.AddrPort) error); ok && f != nil {
+		return f(b, to)
+	}
+	_, err := e.conn.WriteToUDPAddrPort(b, to)
 	return err
 }
 
-// Input forwards a packet received on a serving socket (modes 1, 2 and 4)
-// to the engine; rx is its arrival time on the daemon's clock.
+// SetSender makes the engine send through the daemon's serving sockets
+// (port 123), as symmetric peers expect; send must be safe for concurrent
+// use.
+func (e *SyncEngine) SetSender(send func(b []byte, to netip.AddrPort) error) {
+	e.sender.Store(send)
+}
+
+// Input forwards a packet received on a serving socket (modes 1, 2 and 4;
+// after the restrict checks) to the engine. rx is its arrival time on the
+// daemon's clock; under --no-adjust the engine runs on a disciplined copy
+// of that clock, so rx is moved onto it.
 func (e *SyncEngine) Input(b []byte, from netip.AddrPort, rx time.Time) {
+	if e.virtual {
+		rx = rx.Add(e.clk.Now().Sub(e.sysClk.Now()))
+	}
 	e.eng.Input(b, from, rx)
 }
 
