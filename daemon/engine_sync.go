@@ -225,7 +225,15 @@ func (e *SyncEngine) Peers() []ntpsync.PeerState {
 	if e.local == nil {
 		return p
 	}
-	all := append(slices.Clip(e.local.Peers()), p...)
+	all := append(slices.Clip(e.local.Peers()), p...) // a copy
+	if e.eng.System().Synchronized() {
+		// the network system peer wins; the LOCAL clock is a candidate
+		for i := range all[:len(all)-len(p)] {
+			if all[i].Select == ntpsync.SelSysPeer {
+				all[i].Select = ntpsync.SelCandidate
+			}
+		}
+	}
 	slices.SortFunc(all, func(a, b ntpsync.PeerState) int { return int(a.AssocID) - int(b.AssocID) })
 	return all
 }
