@@ -60,6 +60,34 @@ type Options struct {
 
 // Engine synchronises to the configured sources. Run owns all state; System
 // and Peers read immutable snapshots and are safe from any goroutine.
+//
+// Per association (assoc.go): a poll timer (hpoll between minpoll and
+// maxpoll following the discipline's time constant; doubled while
+// unreachable; raised by a RATE kiss), iburst (six packets 2 s apart while
+// unreachable) and burst (eight per poll), the reach register, the on-wire
+// checks (zero or duplicate transmit timestamp, origin not ours: bogus) and
+// the RFC 5905 clock filter. DENY and RSTR stop an association (pool
+// members are demobilised and replaced, as are members unreachable for
+// eight polls or falsetickers for eight selections). Names are resolved in
+// goroutines: DNS never blocks the loop.
+//
+// After every sample, selection (select.go: intersection, clustering,
+// combining) runs on the fit associations with their offsets projected to
+// the same instant; the system peer's new samples drive the discipline.
+// Where ntpkit differs from RFC 5905: the discipline is fed every new
+// sample, not only the filter's lowest-delay pick (which would update the
+// loop once in several polls): each survivor's latest sample, projected to
+// now and weighted by its expected error (its delay above the filter's
+// minimum, plus its jitter above the best survivor's), with a popcorn gate
+// against the filter's output. At start the first replies (the median of
+// the configured servers') go to the discipline's start-up step.
+//
+// System variables follow RFC 5905: stratum is the system peer's plus one,
+// refid its IPv4 address or the MD5 prefix of its IPv6 address, root delay
+// and dispersion accumulate, leap is passed on when a majority of the
+// survivors announce it (and armed in the kernel through the discipline).
+// Orphan mode (basic): without a system peer for OrphanWait the engine
+// serves at the orphan stratum with refid 127.0.0.1.
 type Engine struct {
 	o     Options
 	clk   clock.Clock
