@@ -350,3 +350,18 @@ func trace(t *testing.T, w *World, i int) {
 		t.Log("\n" + w.Trace(i, 50))
 	}
 }
+
+// BenchmarkReference measures the wall time of the reference scenario
+// (10000 simulated seconds).
+func BenchmarkReference(b *testing.B) {
+	for b.Loop() {
+		synctest.Test(&testing.T{}, func(t *testing.T) {
+			srv := Addr(1)
+			Run(Scenario{Duration: 10000 * time.Second, Seed: 1, Net: refNet,
+				Servers: []ServerOptions{{Addr: srv}},
+				Clients: []ClientOptions{{Addr: Addr(100),
+					Clock:   clock.SimOptions{Offset: 100 * time.Millisecond, FrequencyPPM: 100, Wander: 1e-9},
+					Servers: []ntpsync.ServerConfig{ServerLine(srv, true, 6, 6)}}}})
+		})
+	}
+}
