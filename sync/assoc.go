@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"math"
 	"net/netip"
 	"time"
@@ -173,7 +174,7 @@ func (a *assoc) state(now time.Time) PeerState {
 		Reach:          a.reach,
 		Unreach:        a.unreach,
 		HostPoll:       a.pollExp(),
-		PeerPoll:       a.ppoll,
+		PeerPoll:       cmp.Or(a.ppoll, a.maxPoll), // like ntpd: maxpoll until the peer's first packet
 		Flash:          a.flash,
 	}
 	if a.proto {
