@@ -26,7 +26,9 @@ func StatusText(kind VarKind, status uint16) string {
 	case VarsPeer:
 		return mode6.DecodePeerStatus(status).String()
 	case VarsClock:
-		return mode6.DecodeClockStatus(status).String()
+		// "no events, clk_unspec", "1 event, clk_no_reply": event count
+		// and last clock event, like the low octet of the other words.
+		return mode6.EventCountText(uint8(status>>4)&15) + ", " + mode6.ClockName(uint8(status)&15)
 	}
 	return mode6.DecodeSysStatus(status).String()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -224,7 +225,6 @@ func init() {
 		{"opeers", (*Interp).cmdPeers, "print peer summary with local addresses"},
 		{"passociations", (*Interp).cmdAssociations, "print last obtained list of associations"},
 		{"peers", (*Interp).cmdPeers, "obtain and print a list of the server's peers [IP version]"},
-		{"pstatus", (*Interp).cmdReadvar, "print status information returned for a peer"},
 		{"quit", (*Interp).cmdQuit, "exit ntpq"},
 		{"raw", (*Interp).cmdRaw, "do raw mode variable output"},
 		{"readvar", (*Interp).cmdReadvar, "read system or peer variables"},
@@ -492,8 +492,9 @@ func (in *Interp) cmdReadvar(ctx context.Context, name string, args []string) {
 			return
 		}
 		assoc = a
-	} else if name == "pstatus" {
-		fmt.Fprintln(in.cfg.Stderr, "***Association ID required")
+	}
+	if (name == "clockvar" || name == "cv") && in.cfg.Style == StyleNTPsec && assoc == 0 {
+		fmt.Fprintln(in.cfg.Stderr, "This command requires the association ID of a clock.")
 		return
 	}
 	var list []string
@@ -619,6 +620,22 @@ func (in *Interp) cmdHost(ctx context.Context, name string, args []string) {
 }
 
 func (in *Interp) cmdHostnames(ctx context.Context, name string, args []string) {
+	if in.cfg.Style == StyleNTPsec {
+		if len(args) > 0 {
+			switch args[0] {
+			case "yes":
+				in.cfg.Numeric = false
+			case "no":
+				in.cfg.Numeric = true
+			}
+		}
+		not := ""
+		if in.cfg.Numeric {
+			not = "not "
+		}
+		fmt.Fprintf(in.cfg.Stdout, "resolved hostnames %sbeing shown\nsupplied hostnames not being shown\n", not)
+		return
+	}
 	if len(args) == 0 {
 		if in.cfg.Numeric {
 			fmt.Fprintln(in.cfg.Stdout, "hostnames not being shown")
@@ -687,13 +704,29 @@ func (in *Interp) cmdHelp(ctx context.Context, name string, args []string) {
 	}
 }
 
-// cmdSysinfo prints a summary of the system variables (the layout of
-// ntpq-classic's sysinfo; values as the daemon sends them).
+// sysinfoVars are the variables ntpq-classic's sysinfo asks for, with
+// their labels, in display order.
+var sysinfoVars = []struct{ name, label string }{
+	{"peeradr", "system peer:"}, {"peermode", "system peer mode:"}, {"leap", "leap indicator:"},
+	{"stratum", "stratum:"}, {"precision", "log2 precision:"}, {"rootdelay", "root delay:"},
+	{"rootdisp", "root dispersion:"}, {"refid", "reference ID:"}, {"reftime", "reference time:"},
+	{"sys_jitter", "system jitter:"}, {"clk_jitter", "clock jitter:"}, {"clk_wander", "clock wander:"},
+	{"bcastdelay", "broadcast delay:"}, {"authdelay", "symm. auth. delay:"},
+}
+
+// cmdSysinfo is ntpq-classic's sysinfo: one READVAR for its variable list
+// (a daemon that lacks one answers UNKNOWNVAR, as NTPsec's does), then a
+// labelled line per variable. The ntpsec style keeps the layout with the
+// values right-aligned (approximation of ntpq-sec).
 func (in *Interp) cmdSysinfo(ctx context.Context, name string, args []string) {
 	if !in.needSession() {
 		return
 	}
-	r, err := in.sess.ReadVar(ctx, 0, "")
+	names := make([]string, len(sysinfoVars))
+	for i, v := range sysinfoVars {
+		names[i] = v.name
+	}
+	r, err := in.sess.ReadVar(ctx, 0, strings.Join(names, ","))
 	if err != nil {
 		in.report(name, err, 0)
 		return
@@ -704,48 +737,46 @@ func (in *Interp) cmdSysinfo(ctx context.Context, name string, args []string) {
 		return
 	}
 	vars, _ := mode6.Tokenize(r.Data)
-	get := func(n string) string { v, _ := mode6.Lookup(vars, n); return v }
+	if pa, ok := mode6.Lookup(vars, "peeradr"); ok {
+		if h, _, err := net.SplitHostPort(pa); err == nil {
+			o.Names = in.resolve(ctx, []string{h})
+		}
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "associd=0 status=%04x %s,\n", r.Status, StatusText(VarsSystem, r.Status))
-	line := func(label, v string) {
-		if v != "" {
-			fmt.Fprintf(&b, "%-20s%s\n", label+":", v)
+	for _, sv := range sysinfoVars {
+		v, ok := mode6.Lookup(vars, sv.name)
+		if !ok {
+			continue
 		}
-	}
-	if p := get("peer"); p != "" && p != "0" {
-		if id, err := strconv.ParseUint(p, 10, 16); err == nil {
-			if pr, err := in.sess.ReadVar(ctx, uint16(id), "srcadr,srcport,hmode"); err == nil {
-				pv, _ := mode6.Tokenize(pr.Data)
-				src, _ := mode6.Lookup(pv, "srcadr")
-				port, _ := mode6.Lookup(pv, "srcport")
-				o.Names = in.resolve(ctx, []string{src})
-				line("system peer", o.addrName(src)+":"+port)
-				hm, _ := mode6.Lookup(pv, "hmode")
-				line("system peer mode", modeName(hm))
+		switch sv.name {
+		case "peeradr":
+			if h, p, err := net.SplitHostPort(v); err == nil {
+				v = net.JoinHostPort(o.addrName(h), p)
+				v = strings.Trim(v, "[]")
+			}
+		case "peermode":
+			v = modeName(v)
+		case "leap", "reftime":
+			if c, ok := CookClassic(sv.name, v, o); ok {
+				v = c
+			}
+		case "refid":
+			if c, ok := CookClassic(sv.name, v, o); ok {
+				v = c
 			}
 		}
+		if in.cfg.Style == StyleNTPsec {
+			fmt.Fprintf(&b, "%-19s%13s\n", sv.label, v)
+		} else {
+			fmt.Fprintf(&b, "%-20s%s\n", sv.label, v)
+		}
 	}
-	if v, ok := CookClassic("leap", get("leap"), o); ok {
-		line("leap indicator", v)
-	}
-	line("stratum", get("stratum"))
-	line("log2 precision", get("precision"))
-	line("root delay", get("rootdelay"))
-	line("root dispersion", get("rootdisp"))
-	if v, ok := CookClassic("refid", get("refid"), o); ok {
-		line("reference ID", v)
-	}
-	if v, ok := CookClassic("reftime", get("reftime"), o); ok {
-		line("reference time", v)
-	}
-	line("system jitter", get("sys_jitter"))
-	line("clock jitter", get("clk_jitter"))
-	line("clock wander", get("clk_wander"))
 	io.WriteString(in.cfg.Stdout, b.String())
 }
 
 func modeName(s string) string {
-	names := []string{"unspec", "active", "passive", "client", "server", "bcast", "control", "private", "bclient"}
+	names := []string{"unspec", "sym_active", "sym_passive", "client", "server", "broadcast", "control", "private", "bclient"}
 	if v, err := strconv.Atoi(s); err == nil && v >= 0 && v < len(names) {
 		return names[v]
 	}

@@ -264,9 +264,20 @@ var liveViews = []struct {
 	{"-c rv 0 nosuchvar", maskRV, []string{"-c", "rv 0 nosuchvar"}},
 	{"-c rv 65000", maskRV, []string{"-c", "rv 65000"}},
 	{"-c raw -c rv 0 stratum", maskRV, []string{"-c", "raw", "-c", "rv 0 stratum,refid"}},
+	{"-c apeers", maskPeers, []string{"-c", "apeers"}},
+	{"-c lassociations", maskAssoc, []string{"-c", "lassociations"}},
+	{"-c as -c rv &1 srcadr", maskRV, []string{"-c", "as", "-c", "rv &1 srcadr,stratum"}},
+	{"-c pstatus (no such command)", maskRV, []string{"-c", "pstatus &2"}},
+	{"-c cv", maskRV, []string{"-c", "as", "-c", "cv &3"}},
+	{"-c version", maskRV, []string{"-c", "version"}},
+	{"-c timeout", maskRV, []string{"-c", "timeout"}},
+	{"-c hostnames", maskRV, []string{"-c", "hostnames"}},
 }
 
 func (e *liveEnv) compareViews(classicEnv []string) {
+	// sysinfo: exact in the classic layout (against NTPsec ntpd it fails
+	// with UNKNOWNVAR in both); the ntpsec layout is an approximation.
+	e.compareLive("classic -c sysinfo", maskRV, classicEnv, []string{e.classicQ, "-c", "sysinfo"}, []string{e.ntpq, "-c", "sysinfo"})
 	for _, tc := range liveViews {
 		e.compareLive("classic "+tc.name, tc.mask, classicEnv, append([]string{e.classicQ}, tc.args...), append([]string{e.ntpq}, tc.args...))
 		e.compareLive("ntpsec "+tc.name, tc.mask, nil, append([]string{"/usr/bin/ntpq"}, tc.args...),
@@ -277,6 +288,7 @@ func (e *liveEnv) compareViews(classicEnv []string) {
 var (
 	reClassicTS = regexp.MustCompile(`[0-9a-f]{8}\.[0-9a-f]{8}  \w{3}, \w{3} [ \d]\d \d{4} [ \d]\d:\d\d:\d\d\.\d{3}`)
 	reSecTS     = regexp.MustCompile(`[0-9a-f]{8}\.[0-9a-f]{8} \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`)
+	reSysinfo   = regexp.MustCompile(`(?m)^(system peer|system peer mode|leap indicator|stratum|root delay|root dispersion|reference ID|reference time|system jitter|clock jitter|clock wander):\s+.*$`)
 	reVolatile  = regexp.MustCompile(`\b(clock|reftime|rec|xmt|org|rootdisp|rootdelay|offset|frequency|sys_jitter|clk_jitter|clk_wander|delay|jitter|dispersion|filtdelay|filtoffset|filtdisp| filtdelay | filtoffset |  filtdisp |reach|unreach|headway|flash|tc|status|leap|stratum|refid|peer|hpoll|ppoll|precision|pmode)=([^,\n]*)`)
 )
 
@@ -289,6 +301,7 @@ func maskRV(s string) string {
 	if i := strings.Index(s, "\n"); i >= 0 && strings.HasPrefix(s, "associd=") {
 		s = "associd=X status=X," + s[i:]
 	}
+	s = reSysinfo.ReplaceAllString(s, "$1: *")
 	return reVolatile.ReplaceAllString(s, "$1=*")
 }
 
@@ -300,9 +313,12 @@ func maskPeers(s string) string {
 			continue
 		}
 		f := strings.Fields(l[1:])
-		if len(f) >= 10 {
-			// remote refid st t when poll reach delay offset jitter
-			f[4], f[6], f[7], f[8], f[9] = "*", "*", "*", "*", "*"
+		w := 4 // remote refid st t when poll reach delay offset jitter
+		if strings.Contains(lines[0], "assid") {
+			w = 5 // remote refid assid st t when ...
+		}
+		if len(f) >= w+6 {
+			f[w], f[w+2], f[w+3], f[w+4], f[w+5] = "*", "*", "*", "*", "*"
 		}
 		lines[i] = l[:1] + strings.Join(f, " ")
 	}
@@ -323,24 +339,28 @@ func maskAssoc(s string) string {
 
 // compareLive runs the reference, ntpkit, then the reference again and
 // requires ntpkit's masked output to equal one of the two reference runs.
+// The daemon may change state between the runs (a poll, a new selection),
+// so a mismatch is retried a few times before it counts.
 func (e *liveEnv) compareLive(name string, mask func(string) string, refEnv []string, ref []string, ours []string) {
 	t := e.t
-	r1, r1err, _ := e.run(30*time.Second, refEnv, ref...)
-	o, oerr, ocode := e.run(30*time.Second, nil, ours...)
-	r2, _, _ := e.run(30*time.Second, refEnv, ref...)
-	if ocode != 0 {
-		t.Errorf("%s: ntpkit exit %d (stderr %q)", name, ocode, oerr)
-	}
-	if oerr != r1err {
-		t.Errorf("%s: stderr %q, reference %q", name, oerr, r1err)
-	}
-	mo := mask(o)
-	if testing.Verbose() {
-		t.Logf("%s: ntpkit:\n%s", name, o)
-	}
-	if mo != mask(r1) && mo != mask(r2) {
-		t.Errorf("%s differs from the reference\nntpkit:\n%s\nreference:\n%s\nmasked ntpkit:\n%s\nmasked reference:\n%s",
-			name, o, r1, mo, mask(r1))
+	for attempt := 1; ; attempt++ {
+		r1, r1err, _ := e.run(30*time.Second, refEnv, ref...)
+		o, oerr, ocode := e.run(30*time.Second, nil, ours...)
+		r2, r2err, _ := e.run(30*time.Second, refEnv, ref...)
+		mo := mask(o)
+		ok := ocode == 0 && (oerr == r1err || oerr == r2err) && (mo == mask(r1) || mo == mask(r2))
+		if testing.Verbose() {
+			t.Logf("%s (attempt %d, ok %v): ntpkit:\n%s%s", name, attempt, ok, o, oerr)
+		}
+		if ok {
+			return
+		}
+		if attempt == 3 {
+			t.Errorf("%s differs from the reference (exit %d)\nntpkit:\n%s%s\nreference:\n%s%s\nmasked ntpkit:\n%s\nmasked reference:\n%s",
+				name, ocode, o, oerr, r1, r1err, mo, mask(r1))
+			return
+		}
+		time.Sleep(time.Second)
 	}
 }
 

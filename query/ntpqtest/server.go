@@ -171,21 +171,27 @@ func Answer(sc *Scenario, req []byte) [][]byte {
 	case mode6.OpReadVar, mode6.OpReadClock:
 		var vars []mode6.Var
 		status := sc.SysStatus
-		if h.AssocID != 0 {
+		if h.Op == mode6.OpReadClock {
+			// assoc 0: the first refclock; others must be refclocks.
+			var a *Assoc
+			for i := range sc.Assocs {
+				if c := &sc.Assocs[i]; c.ClockVars != nil && (h.AssocID == 0 || c.ID == h.AssocID) {
+					a = c
+					break
+				}
+			}
+			if a == nil {
+				return errResp(mode6.ErrCodeBadAssoc)
+			}
+			vars, status = a.ClockVars, 0
+		} else if h.AssocID != 0 {
 			a := sc.find(h.AssocID)
 			if a == nil {
 				return errResp(mode6.ErrCodeBadAssoc)
 			}
 			vars, status = a.Vars, a.Status
-			if h.Op == mode6.OpReadClock {
-				vars = a.ClockVars
-				status = 0
-			}
 		} else {
 			vars = sc.SysVars
-			if h.Op == mode6.OpReadClock {
-				return errResp(mode6.ErrCodeBadAssoc)
-			}
 		}
 		if len(d.Request.Data) > 0 {
 			sel, ok := selectVars(vars, string(d.Request.Data))
