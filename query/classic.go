@@ -182,7 +182,11 @@ func (pi peerInfo) pollExp() int64 {
 
 // ClassicPeerRow formats one row of a classic peers table.
 func ClassicPeerRow(p Peer, kind PeersKind, o RenderOptions, hostw int) string {
-	pi := newPeerInfo(p.Vars)
+	vars := p.Vars
+	if p.Raw != nil {
+		vars = classicVars(p.Raw)
+	}
+	pi := newPeerInfo(vars)
 	var b strings.Builder
 	if hostw > 0 {
 		fmt.Fprintf(&b, "%-*.*s ", hostw, hostw, o.addrName(pi.dstadr))

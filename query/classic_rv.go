@@ -86,8 +86,7 @@ func ClassicReadvar(w io.Writer, kind VarKind, assoc uint16, status uint16, data
 	if !haveList {
 		fmt.Fprintf(&b, "associd=%d status=%04x %s,\n", assoc, status, StatusText(kind, status))
 	}
-	vars, _ := mode6.Tokenize(data)
-	b.WriteString(ClassicCooked(vars, o))
+	b.WriteString(ClassicCooked(classicVars(data), o))
 	io.WriteString(w, b.String())
 }
 

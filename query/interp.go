@@ -544,7 +544,7 @@ func (in *Interp) cmdReadvar(ctx context.Context, name string, args []string) {
 	}
 	o := in.renderOpts()
 	if !in.raw && kind == VarsPeer && !in.cfg.Numeric && in.cfg.Style == StyleClassic {
-		vars, _ := mode6.Tokenize(r.Data)
+		vars := classicVars(r.Data)
 		var addrs []string
 		for _, v := range vars {
 			if v.Name == "srcadr" || v.Name == "peeradr" {

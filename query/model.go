@@ -16,6 +16,9 @@ type Peer struct {
 	AssocID uint16
 	Status  uint16 // peer status word of the READVAR answer
 	Vars    []mode6.Var
+	// Raw is the daemon's text (nil when the peer was built otherwise);
+	// the classic layout re-reads it with ntpq-classic's parser.
+	Raw []byte
 }
 
 // PeersModel is what the peers family of views needs from one host.
@@ -50,7 +53,7 @@ func FetchPeers(ctx context.Context, s *Session, all bool) (*PeersModel, error) 
 			return m, err
 		}
 		vars, _ := mode6.Tokenize(r.Data)
-		m.Peers = append(m.Peers, Peer{AssocID: a.AssocID, Status: r.Status, Vars: vars})
+		m.Peers = append(m.Peers, Peer{AssocID: a.AssocID, Status: r.Status, Vars: vars, Raw: r.Data})
 	}
 	return m, nil
 }
