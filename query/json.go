@@ -78,7 +78,7 @@ type JSONVar struct {
 	Value any    `json:"value,omitempty"`
 }
 
-// JSONReadvar is the document of readvar/rv/pstatus/clockvar/cv.
+// JSONReadvar is the document of readvar/rv, clockvar/cv and sysinfo.
 type JSONReadvar struct {
 	View      string     `json:"view"`
 	Host      string     `json:"host"`
