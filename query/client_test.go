@@ -175,3 +175,35 @@ func TestRequestRefused(t *testing.T) {
 		t.Fatalf("err %v, want ErrRefused", err)
 	}
 }
+
+// TestRequestBytes: the requests are those of the captures
+// (golden/pcaps-decoded.txt): ntpq-classic sends 0x16, ntpq-sec 0xd6,
+// sequence numbers from 1, one READVAR per association after READSTAT, and
+// a variable list NUL-padded to 4 octets.
+func TestRequestBytes(t *testing.T) {
+	sc := bigVars(t)
+	for _, tc := range []struct {
+		style query.Style
+		b0    byte
+	}{{query.StyleClassic, 0x16}, {query.StyleNTPsec, 0xd6}} {
+		var mu sync.Mutex
+		var reqs [][]byte
+		s := newScriptServer(t, func(_ int, req []byte) [][]byte {
+			mu.Lock()
+			reqs = append(reqs, req)
+			mu.Unlock()
+			return ntpqtest.Answer(sc, req)
+		})
+		in := query.New(query.Config{Style: tc.style, Client: query.ClientOptions{
+			Dialer: &ntpqtest.RedirectDialer{To: s.c.LocalAddr().String()}, FirstTimeout: 2 * time.Second}})
+		in.Batch(context.Background(), nil, []string{"rv 0 leap,stratum,refid"})
+		mu.Lock()
+		last := reqs[len(reqs)-1]
+		mu.Unlock()
+		want := []byte{tc.b0, 0x02, 0, byte(len(reqs)), 0, 0, 0, 0, 0, 0, 0, 18}
+		want = append(want, "leap,stratum,refid\x00\x00"...)
+		if string(last) != string(want) {
+			t.Errorf("style %d: request % x\nwant % x", tc.style, last, want)
+		}
+	}
+}
