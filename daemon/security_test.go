@@ -253,6 +253,14 @@ func TestNoAmplification(t *testing.T) {
 		switch {
 		case mode == 7 && n > 0:
 			t.Errorf("127.0.0.1, %s: mode 7 answered", at.name)
+		case mode == 1 && n > 0:
+			// A symmetric active request from a source without nopeer may
+			// be answered (mode 2), never with more octets than it had.
+			for _, r := range allowed[i].replies {
+				if len(r) > len(at.pkt) || r[0]&7 != 2 {
+					t.Errorf("127.0.0.1, %s: mode %d reply of %d octets", at.name, r[0]&7, len(r))
+				}
+			}
 		case mode != 3 && mode != 6 && n > 0:
 			t.Errorf("127.0.0.1, %s: mode %d answered", at.name, mode)
 		case mode == 6 && n > 0 && allowed[i].replies[0][1]&0x40 != 0 && len(allowed[i].replies[0]) > len(at.pkt):
