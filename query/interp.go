@@ -716,10 +716,13 @@ var sysinfoVars = []struct{ name, label string }{
 
 // cmdSysinfo is ntpq-classic's sysinfo: one READVAR for its variable list
 // (a daemon that lacks one answers UNKNOWNVAR, as NTPsec's does), then a
-// labelled line per variable. The ntpsec style keeps the layout with the
-// values right-aligned (approximation of ntpq-sec).
+// labelled line per variable.
 func (in *Interp) cmdSysinfo(ctx context.Context, name string, args []string) {
 	if !in.needSession() {
+		return
+	}
+	if in.cfg.Style == StyleNTPsec && !in.cfg.JSON {
+		in.secSysinfo(ctx)
 		return
 	}
 	names := make([]string, len(sysinfoVars))
@@ -766,11 +769,70 @@ func (in *Interp) cmdSysinfo(ctx context.Context, name string, args []string) {
 				v = c
 			}
 		}
-		if in.cfg.Style == StyleNTPsec {
-			fmt.Fprintf(&b, "%-19s%13s\n", sv.label, v)
-		} else {
-			fmt.Fprintf(&b, "%-20s%s\n", sv.label, v)
+		fmt.Fprintf(&b, "%-20s%s\n", sv.label, v)
+	}
+	io.WriteString(in.cfg.Stdout, b.String())
+}
+
+// secSysinfoVars are ntpq-sec's sysinfo variables and labels.
+var secSysinfoVars = []struct{ name, label string }{
+	{"peeradr", "system peer:"}, {"peermode", "system peer mode:"}, {"leap", "leap indicator:"},
+	{"stratum", "stratum:"}, {"precision", "log2 precision:"}, {"rootdelay", "root delay:"},
+	{"rootdisp", "root dispersion:"}, {"rootdist", "root distance"}, {"refid", "reference ID:"},
+	{"reftime", "reference time:"}, {"sys_jitter", "system jitter:"}, {"clk_jitter", "clock jitter:"},
+	{"clk_wander", "clock wander:"}, {"authdelay", "symm. auth. delay:"},
+}
+
+// secSysinfo is ntpq-sec's sysinfo: its variable list in one READVAR, or
+// one variable at a time when the daemon lacks some ("?" for those),
+// values right-aligned in 13 columns after a 19-column label.
+func (in *Interp) secSysinfo(ctx context.Context) {
+	names := make([]string, len(secSysinfoVars))
+	for i, v := range secSysinfoVars {
+		names[i] = v.name
+	}
+	r, err := in.sess.ReadVar(ctx, 0, strings.Join(names, ","))
+	var se *mode6.ServerError
+	var vars []mode6.Var
+	status := r.Status
+	switch {
+	case err == nil:
+		vars, _ = mode6.Tokenize(r.Data)
+	case errors.As(err, &se) && se.Code == mode6.ErrCodeUnknownVar:
+		io.WriteString(in.cfg.Stderr, "Unknown variable.  Trying one at a time.\n")
+		for _, n := range names {
+			one, err := in.sess.ReadVar(ctx, 0, n)
+			if err != nil {
+				if !errors.As(err, &se) {
+					in.report("sysinfo", err, 0)
+					return
+				}
+				continue
+			}
+			status = one.Status
+			v, _ := mode6.Tokenize(one.Data)
+			vars = append(vars, v...)
 		}
+	default:
+		in.report("sysinfo", err, 0)
+		return
+	}
+	o := in.renderOpts()
+	var b strings.Builder
+	fmt.Fprintf(&b, "associd=0 status=%04x %s,\n", status, StatusText(VarsSystem, status))
+	for _, sv := range secSysinfoVars {
+		v, ok := mode6.Lookup(vars, sv.name)
+		switch {
+		case !ok:
+			v = "?"
+		case sv.name == "peermode":
+			fmt.Fprintf(&b, "%-20s%s\n", sv.label, modeName(v))
+			continue
+		case sv.name == "peeradr" || sv.name == "refid":
+		default:
+			v = CookSec(sv.name, v, o)
+		}
+		fmt.Fprintf(&b, "%-19s%13s\n", sv.label, v)
 	}
 	io.WriteString(in.cfg.Stdout, b.String())
 }

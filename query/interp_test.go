@@ -49,6 +49,21 @@ func TestInterpCommands(t *testing.T) {
 				"leap indicator:     11\nstratum:            16\nlog2 precision:     -24\nroot delay:         0.000\nroot dispersion:    0.660\n" +
 				"reference ID:       INIT\nreference time:     (no time)\nsystem jitter:      0.000000\nclock jitter:       0.000\n" +
 				"clock wander:       0.000\nbroadcast delay:    -50.000\nsymm. auth. delay:  0.000\n", ""},
+		{"sysinfo ntpsec style", "ntpsec-sysinfo", query.StyleNTPsec, nil, []string{"sysinfo"},
+			"associd=0 status=c016 leap_alarm, sync_unspec, 1 event, restart,\n" +
+				"system peer:           0.0.0.0:0\nsystem peer mode:   unspec\nleap indicator:               11\n" +
+				"stratum:                      16\nlog2 precision:              -24\nroot delay:                  0.0\n" +
+				"root dispersion:            0.48\nroot distance                0.0\nreference ID:               INIT\n" +
+				"reference time:    00000000.00000000 2036-02-07T06:28:16.000Z\nsystem jitter:               0.0\n" +
+				"clock jitter:              6e-05\nclock wander:                0.0\nsymm. auth. delay:           0.0\n", ""},
+		{"sysinfo ntpsec style, classic daemon", "classic-sysinfo", query.StyleNTPsec, nil, []string{"sysinfo"},
+			"associd=0 status=c016 leap_alarm, sync_unspec, 1 event, restart,\n" +
+				"system peer:           0.0.0.0:0\nsystem peer mode:   unspec\nleap indicator:               11\n" +
+				"stratum:                      16\nlog2 precision:              -24\nroot delay:                  0.0\n" +
+				"root dispersion:            0.66\nroot distance                  ?\nreference ID:               INIT\n" +
+				"reference time:    00000000.00000000 2036-02-07T06:28:16.000Z\nsystem jitter:               0.0\n" +
+				"clock jitter:                0.0\nclock wander:                0.0\nsymm. auth. delay:           0.0\n",
+			"Unknown variable.  Trying one at a time.\n"},
 		{"sysinfo ntpsec daemon", "ntpsec-main-0217", query.StyleClassic, nil, []string{"sysinfo"}, "", "***A request variable unknown to the server\n"},
 		{"hostnames ntpsec", "classic-main-0231", query.StyleNTPsec, nil, []string{"hostnames no"},
 			"resolved hostnames not being shown\nsupplied hostnames not being shown\n", ""},

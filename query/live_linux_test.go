@@ -275,9 +275,9 @@ var liveViews = []struct {
 }
 
 func (e *liveEnv) compareViews(classicEnv []string) {
-	// sysinfo: exact in the classic layout (against NTPsec ntpd it fails
-	// with UNKNOWNVAR in both); the ntpsec layout is an approximation.
+	// sysinfo (classic against NTPsec ntpd fails with UNKNOWNVAR in both)
 	e.compareLive("classic -c sysinfo", maskRV, classicEnv, []string{e.classicQ, "-c", "sysinfo"}, []string{e.ntpq, "-c", "sysinfo"})
+	e.compareLive("ntpsec -c sysinfo", maskSysinfoSec, nil, []string{"/usr/bin/ntpq", "-c", "sysinfo"}, []string{e.ntpq, "--style", "ntpsec", "-c", "sysinfo"})
 	for _, tc := range liveViews {
 		e.compareLive("classic "+tc.name, tc.mask, classicEnv, append([]string{e.classicQ}, tc.args...), append([]string{e.ntpq}, tc.args...))
 		e.compareLive("ntpsec "+tc.name, tc.mask, nil, append([]string{"/usr/bin/ntpq"}, tc.args...),
@@ -303,6 +303,23 @@ func maskRV(s string) string {
 	}
 	s = reSysinfo.ReplaceAllString(s, "$1: *")
 	return reVolatile.ReplaceAllString(s, "$1=*")
+}
+
+// maskSysinfoSec hides the values of ntpq-sec's sysinfo, keeping the
+// labels, the column of the values' right edge and the status line shape.
+func maskSysinfoSec(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "associd="):
+			lines[i] = "associd"
+		case len(l) >= 19 && !strings.HasPrefix(l, "system peer mode") && !strings.HasPrefix(l, "reference time"):
+			lines[i] = fmt.Sprintf("%s|%d", strings.TrimSpace(l[:19]), len(l))
+		case len(l) >= 19:
+			lines[i] = strings.TrimSpace(l[:19])
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // maskPeers keeps the header and the stable columns of a peers table.
