@@ -17,7 +17,7 @@ type PeersKind int
 const (
 	KindPeers  PeersKind = iota // peers / lpeers: refid column, jitter
 	KindOpeers                  // opeers / lopeers: local address column, dispersion
-	KindApeers                  // apeers / lapeers: short refid and assid columns
+	KindApeers                  // apeers: short refid and assid columns
 )
 
 // RenderOptions are the presentation settings shared by the renderers.
@@ -189,7 +189,12 @@ func ClassicPeerRow(p Peer, kind PeersKind, o RenderOptions, hostw int) string {
 	pi := newPeerInfo(vars)
 	var b strings.Builder
 	if hostw > 0 {
-		fmt.Fprintf(&b, "%-*.*s ", hostw, hostw, o.addrName(pi.dstadr))
+		local := o.addrName(pi.dstadr)
+		if o.Numeric && len(local) > hostw {
+			// numeric addresses keep their low end: "_8.18.7.1"
+			local = "_" + local[len(local)-(hostw-1):]
+		}
+		fmt.Fprintf(&b, "%-*.*s ", hostw, hostw, local)
 	}
 	tally := mode6.DecodePeerStatus(p.Status).Tally()
 	var remote string

@@ -217,7 +217,6 @@ func init() {
 		{"help", (*Interp).cmdHelp, "tell the use and syntax of commands"},
 		{"host", (*Interp).cmdHost, "specify the host whose NTP server we talk to"},
 		{"hostnames", (*Interp).cmdHostnames, "specify whether hostnames or net numbers are printed"},
-		{"lapeers", (*Interp).cmdPeers, "print peer summary with association ids, including all associations"},
 		{"lassociations", (*Interp).cmdAssociations, "print list of association ids and statuses for all peers"},
 		{"lopeers", (*Interp).cmdPeers, "print peer summary with local addresses, including all associations"},
 		{"lpassociations", (*Interp).cmdAssociations, "print last obtained list of all associations"},

@@ -272,6 +272,28 @@ var liveViews = []struct {
 	{"-c version", maskRV, []string{"-c", "version"}},
 	{"-c timeout", maskRV, []string{"-c", "timeout"}},
 	{"-c hostnames", maskRV, []string{"-c", "hostnames"}},
+	{"-w -p", maskPeers, []string{"-w", "-p"}},
+	{"-c lopeers", maskPeers, []string{"-c", "lopeers"}},
+	{"-c lapeers (no such command)", maskPeers, []string{"-c", "lapeers"}},
+	{"-p 127.0.0.1 ::1", maskMulti, []string{"-p", "127.0.0.1", "::1"}},
+	{"-n -p 127.0.0.1 ::1", maskMulti, []string{"-n", "-p", "127.0.0.1", "::1"}},
+}
+
+// maskMulti masks multi-host peers tables: the host column, then as
+// maskPeers for each table.
+func maskMulti(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 11 && !strings.HasPrefix(l, "server") {
+			// host column, tally+remote, refid, st, t, when, poll, reach, 3 numbers
+			f[5], f[7], f[8], f[9], f[10] = "*", "*", "*", "*", "*"
+			out = append(out, strings.Join(f, " "))
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
 }
 
 func (e *liveEnv) compareViews(classicEnv []string) {
