@@ -44,9 +44,14 @@ type liveEnv struct {
 }
 
 func (e *liveEnv) run(timeout time.Duration, env []string, argv ...string) (string, string, int) {
+	return e.runIn("", timeout, env, argv...)
+}
+
+func (e *liveEnv) runIn(stdin string, timeout time.Duration, env []string, argv ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", e.ns}, argv...)...)
+	cmd.Stdin = strings.NewReader(stdin)
 	if env != nil {
 		cmd.Env = env
 	}
@@ -299,7 +304,22 @@ func maskMulti(s string) string {
 	return strings.Join(out, "\n")
 }
 
+// compareStdin feeds the same commands on stdin (not a terminal) to the
+// reference and to ntpkit.
+func (e *liveEnv) compareStdin(name, input string, refEnv []string, ref, ours []string) {
+	t := e.t
+	r, rerr, _ := e.runIn(input, 30*time.Second, refEnv, ref...)
+	o, oerr, _ := e.runIn(input, 30*time.Second, nil, ours...)
+	if maskRV(o) != maskRV(r) || oerr != rerr {
+		t.Errorf("%s: stdin commands\nntpkit:\n%s%s\nreference:\n%s%s", name, o, oerr, r, rerr)
+	}
+}
+
 func (e *liveEnv) compareViews(classicEnv []string) {
+	in := "rv 0 stratum,refid\nbogus\nhostnames\nquit\nrv 0 leap\n"
+	e.compareStdin("classic stdin", in, classicEnv, []string{e.classicQ}, []string{e.ntpq})
+	e.compareStdin("ntpsec stdin", in, nil, []string{"/usr/bin/ntpq"}, []string{e.ntpq, "--style", "ntpsec"})
+	e.compareStdin("classic -i stdin", in, classicEnv, []string{e.classicQ, "-i"}, []string{e.ntpq, "-i"})
 	// sysinfo (classic against NTPsec ntpd fails with UNKNOWNVAR in both)
 	e.compareLive("classic -c sysinfo", maskRV, classicEnv, []string{e.classicQ, "-c", "sysinfo"}, []string{e.ntpq, "-c", "sysinfo"})
 	e.compareLive("ntpsec -c sysinfo", maskSysinfoSec, nil, []string{"/usr/bin/ntpq", "-c", "sysinfo"}, []string{e.ntpq, "--style", "ntpsec", "-c", "sysinfo"})

@@ -121,8 +121,8 @@ Output is byte-compatible with ntpq of NTP 4.2.8 by default; --style ntpsec
 gives the NTPsec 1.2.2 layout, --json machine-readable documents
 (docs/json.md) and --pretty a coloured table for terminals.
 
-Without -c or -p, commands are read from standard input (with an "ntpq> "
-prompt on a terminal or with -i).`,
+Without -c or -p (or with -i), commands are read from standard input, with
+an "ntpq> " prompt when it is a terminal.`,
 		Example: `  ntpq -p
   ntpq -n -c peers -c "rv 0 leap,stratum,refid" ntp1 ntp2
   ntpq --json -c as`,
@@ -140,7 +140,7 @@ prompt on a terminal or with -i).`,
 	pf := fl.VarPF(cmdList{cmds: &f.cmds, add: "peers"}, "peers", "p", "print the peers table (same as -c peers)")
 	pf.NoOptDefVal = "true"
 	fl.CountVarP(&f.debug, "debug", "d", "debug output on stderr (repeat for more)")
-	fl.BoolVarP(&f.interactive, "interactive", "i", false, "interactive mode: read commands from stdin with a prompt")
+	fl.BoolVarP(&f.interactive, "interactive", "i", false, "interactive mode: read commands from stdin (prompt on a terminal)")
 	fl.BoolVarP(&f.numeric, "numeric", "n", false, "print addresses numerically, no reverse DNS")
 	fl.BoolVarP(&f.wide, "wide", "w", false, "show full host names on a line of their own")
 	fl.BoolVarP(&f.units, "units", "u", false, "ntpsec style: delay, offset and jitter with units (14us, 2.302ms)")
@@ -220,7 +220,9 @@ func runQuery(ctx context.Context, env *Env, deps queryDeps, f *queryFlags, host
 		if len(hosts) > 0 {
 			host = hosts[0]
 		}
-		prompt := f.interactive || (deps.IsTerminal != nil && deps.IsTerminal(env.Stdin))
+		// The prompt appears only when stdin is a terminal, also with -i
+		// (as ntpq 4.2.8 does); -i forces reading commands from stdin.
+		prompt := deps.IsTerminal != nil && deps.IsTerminal(env.Stdin)
 		if len(f.cmds) > 0 {
 			in.Batch(ctx, []string{host}, f.cmds)
 			if in.Quit() {

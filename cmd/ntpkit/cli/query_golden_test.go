@@ -174,6 +174,7 @@ func TestStatChronyFallback(t *testing.T) {
 
 func TestQueryInteractive(t *testing.T) {
 	deps, _ := fixtureDeps(t, "classic-main-0231")
+	deps.IsTerminal = func(f any) bool { _, ok := f.(*strings.Reader); return ok } // stdin is "a terminal"
 	r := runCmd(t, buildQuery, deps, []string{"ntpq", "-i"}, "as\nrv &7 srcadr\nhostnames no\nrv &7 srcadr\nbogus\nquit\nrv\n")
 	want := "ntpq> " + "ind assid status  conf reach auth condition  last_event cnt\n" +
 		"===========================================================\n" +
@@ -196,7 +197,12 @@ func TestQueryInteractive(t *testing.T) {
 	if r.stderr != "***Command `bogus' unknown\n" {
 		t.Errorf("stderr %q", r.stderr)
 	}
-	// Without -i and not on a terminal: no prompt.
+	// Not on a terminal: no prompt, with or without -i.
+	deps.IsTerminal = func(any) bool { return false }
+	r = runCmd(t, buildQuery, deps, []string{"ntpq", "-i"}, "rv 0 stratum\n")
+	if r.stdout != "stratum=3\n" {
+		t.Errorf("-i on a pipe: %q", r.stdout)
+	}
 	r = runCmd(t, buildQuery, deps, []string{"ntpq"}, "rv 0 stratum\n")
 	if r.stdout != "stratum=3\n" {
 		t.Errorf("batch stdin: %q", r.stdout)
