@@ -46,16 +46,16 @@ type syncNet struct {
 
 // syncVars fills the testdata/livesync configuration templates.
 type syncVars struct {
-	Dir                            string
-	Ntpkit                         string // A's address
-	Chrony, NTPsec, Classic, False string // B's addresses
+	Dir                                        string
+	Ntpkit                                     string // A's address
+	Chrony, NTPsec, Classic, False, ChronyPeer string // B's addresses
 }
 
 func newSyncNet(t *testing.T, timeout time.Duration) *syncNet {
 	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.Need(t, "/usr/sbin/ntpd", "ntpq", "ntpstat", testenv.ClassicBin("ntpd"),
-		testenv.ClassicBin("ntpq"), testenv.ChronyBin("chronyd"))
+		testenv.ClassicBin("ntpq"), testenv.ChronyBin("chronyd"), testenv.ChronyBin("chronyc"))
 	bin := testenv.BuildNtpkit(t)
 	p := netns.NewPair(t)
 	dir := t.TempDir()
@@ -63,12 +63,12 @@ func newSyncNet(t *testing.T, timeout time.Duration) *syncNet {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	host := func(n int) string { return fmt.Sprintf("198.18.%d.%d", p.Net, n) }
-	for n := 3; n <= 4; n++ {
+	for n := 3; n <= 5; n++ {
 		p.B.AddAddr(p.DevB, host(n)+"/24")
 	}
 	return &syncNet{t: t, pair: p, dir: dir, bin: bin, ctx: ctx, vars: syncVars{
 		Dir: dir, Ntpkit: p.A4.String(),
-		Chrony: host(2), NTPsec: host(3), Classic: host(3), False: host(4),
+		Chrony: host(2), NTPsec: host(3), Classic: host(3), False: host(4), ChronyPeer: host(5),
 	}}
 }
 
@@ -98,10 +98,10 @@ func (s *syncNet) waitUDP(ns *netns.NS, addr string, p *netns.Proc) {
 	}
 }
 
-func (s *syncNet) startChrony() {
+func (s *syncNet) startChrony(conf, addr string) {
 	s.t.Helper()
-	c := s.pair.B.Start(testenv.ChronyBin("chronyd"), "-x", "-d", "-u", "root", "-f", s.conf("chrony.conf"))
-	s.waitUDP(s.pair.B, s.vars.Chrony, c)
+	c := s.pair.B.Start(testenv.ChronyBin("chronyd"), "-x", "-d", "-u", "root", "-f", s.conf(conf))
+	s.waitUDP(s.pair.B, addr, c)
 }
 
 func (s *syncNet) startNTPsec(conf string) {
@@ -206,7 +206,7 @@ func poll(t *testing.T, ctx context.Context, d time.Duration, check func() strin
 func TestLiveSyncClient(t *testing.T) {
 	t.Parallel()
 	s := newSyncNet(t, 3*time.Minute)
-	s.startChrony()
+	s.startChrony("chrony.conf", s.vars.Chrony)
 	s.startFalse()
 	s.startNTPsec("ntpsec-server.conf")
 	start := time.Now()
@@ -260,19 +260,21 @@ func TestLiveSyncClient(t *testing.T) {
 	t.Logf("ntpkit settled after %v\n%s", time.Since(start).Round(time.Second), last)
 }
 
-// TestLiveSyncPeers: ntpkit's daemon with "peer" lines for classic ntpd
-// and NTPsec ntpd, which have "peer" lines for ntpkit; all three use the
-// chronyd as their server. Classic ntpd and ntpkit form a symmetric
-// active/active pair (type "s" on both sides). NTPsec 1.2 no longer does
+// TestLiveSyncPeers: ntpkit's daemon with "peer" lines for classic ntpd,
+// a second chronyd and NTPsec ntpd, which have "peer" lines for ntpkit;
+// ntpkit and the ntpds use the first chronyd as their server. Classic ntpd
+// and chronyd form symmetric active/active pairs with ntpkit (type "s" in
+// ntpq, mode "=" in chronyc sources, reachable). NTPsec 1.2 no longer does
 // symmetric mode: its "peer" polls ntpkit as a server (type "u"), and it
 // leaves ntpkit's symmetric active packets unanswered, so ntpkit's
 // association with it is configured ("s") but never reachable.
 func TestLiveSyncPeers(t *testing.T) {
 	t.Parallel()
 	s := newSyncNet(t, 3*time.Minute)
-	// B: .2 chronyd, .3 classic ntpd, .4 NTPsec ntpd
+	// B: .2 chronyd (server), .3 classic ntpd, .4 NTPsec ntpd, .5 chronyd (peer)
 	s.vars.NTPsec = fmt.Sprintf("198.18.%d.4", s.pair.Net)
-	s.startChrony()
+	s.startChrony("chrony.conf", s.vars.Chrony)
+	s.startChrony("chrony-peer.conf", s.vars.ChronyPeer)
 	s.startClassic("classic-peer.conf")
 	s.startNTPsec("ntpsec-peer.conf")
 	start := time.Now()
@@ -284,19 +286,29 @@ func TestLiveSyncPeers(t *testing.T) {
 		cla, _ := s.run(s.pair.B, true, cq, "-n", "-p", s.vars.Classic)
 		sec, _ := s.run(s.pair.B, false, "ntpq", "-n", "-p", s.vars.NTPsec)
 		secAs, _ := s.run(s.pair.B, false, "ntpq", "-c", "as", s.vars.NTPsec)
-		last = fmt.Sprintf("ntpkit (NTPsec ntpq -p):\n%s\nclassic ntpd (classic ntpq -p):\n%s\nNTPsec ntpd (ntpq -p, -c as):\n%s\n%s", own, cla, sec, secAs)
+		chr, _ := s.run(s.pair.B, false, testenv.ChronyBin("chronyc"), "-h", filepath.Join(s.dir, "chronyd-peer.sock"), "-n", "sources")
+		last = fmt.Sprintf("ntpkit (NTPsec ntpq -p):\n%s\nclassic ntpd (classic ntpq -p):\n%s\nNTPsec ntpd (ntpq -p, -c as):\n%s\n%s\nchronyd (chronyc sources):\n%s", own, cla, sec, secAs, chr)
 		rows := peerRows(own)
 		if r := rows[s.vars.Classic]; r.typ != "s" || !r.reachable() || math.Abs(r.offset) > 20 {
 			return fmt.Sprintf("ntpkit: classic ntpd %s: type %q reach %q offset %.3f ms, want s, reachable, within 20 ms", s.vars.Classic, r.typ, r.reach, r.offset)
 		}
+		if r := rows[s.vars.ChronyPeer]; r.typ != "s" || !r.reachable() || math.Abs(r.offset) > 20 {
+			return fmt.Sprintf("ntpkit: chronyd %s: type %q reach %q offset %.3f ms, want s, reachable, within 20 ms", s.vars.ChronyPeer, r.typ, r.reach, r.offset)
+		}
 		if r := rows[s.vars.NTPsec]; r.typ != "s" {
 			return fmt.Sprintf("ntpkit: NTPsec ntpd %s: type %q, want s", s.vars.NTPsec, r.typ)
 		}
-		// TODO(symmetric): classic ntpd's association with ntpkit stays
-		// unreachable until the daemon sends its symmetric packets from
-		// port 123 and hands those it receives there to the engine.
+		// TODO(symmetric): classic ntpd's and chronyd's associations with
+		// ntpkit stay unreachable until the daemon sends its symmetric
+		// packets from port 123 and hands those it receives there to the
+		// engine; then check reach here too.
 		if r := peerRows(cla)[s.vars.Ntpkit]; r.typ != "s" {
 			return fmt.Sprintf("classic ntpd: ntpkit %s: type %q, want s", s.vars.Ntpkit, r.typ)
+		}
+		// chronyc sources: mode "=" (peer), then state, address, stratum,
+		// poll, reach (octal)
+		if !regexp.MustCompile(`(?m)^=. ` + regexp.QuoteMeta(s.vars.Ntpkit) + `\s+\d+\s+-?\d+\s+([0-7]+)\s`).MatchString(chr) {
+			return fmt.Sprintf("chronyd: ntpkit %s not a peer (=) in chronyc sources", s.vars.Ntpkit)
 		}
 		// NTPsec's "peer" is a client association ("u")
 		rows = peerRows(sec)
