@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"text/template"
 	"time"
@@ -250,7 +251,8 @@ func TestLiveSyncClient(t *testing.T) {
 		rows := peerRows(sec)
 		want := fmt.Sprintf(`^synchronised to NTP server \(%s\) at stratum %d *\n`, regexp.QuoteMeta(sys), rows[sys].stratum+1)
 		if !regexp.MustCompile(want).MatchString(stat) {
-			return fmt.Sprintf("ntpstat: want first line %s", want)
+			first, _, _ := strings.Cut(stat, "\n")
+			return fmt.Sprintf("ntpstat: first line %q, want %s", first, want)
 		}
 		return ""
 	})
