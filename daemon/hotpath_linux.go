@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -129,6 +130,9 @@ type hotConn struct {
 
 	cur    netip.AddrPort // source of the datagram being handled
 	curRaw int            // its index in rname
+
+	g   *hotGroup // nil for a lone socket
+	idx int       // index in g
 
 	recvFn func(fd uintptr) bool
 	sendFn func(fd uintptr) bool
@@ -377,6 +381,9 @@ func (d *Daemon) serveHot(ctx context.Context, c *net.UDPConn, local netip.AddrP
 
 func (h *hotConn) loop(ctx context.Context, local netip.AddrPort) {
 	for {
+		if h.g != nil {
+			h.g.account(h.idx, h.c)
+		}
 		if err := h.rc.Read(h.recvFn); err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
@@ -394,7 +401,85 @@ func (h *hotConn) loop(ctx context.Context, local netip.AddrPort) {
 			time.Sleep(10 * time.Millisecond) // never spin on a persistent error
 			continue
 		}
+		if h.g != nil {
+			t0 := time.Now()
+			h.handleBatch()
+			h.g.busy[h.idx].Add(int64(time.Since(t0)))
+			continue
+		}
 		h.handleBatch()
+	}
+}
+
+// Steering. Spreading clients over one socket per core costs CPU at
+// moderate rates: every socket wakes its goroutine for smaller batches,
+// and waking goroutines on several threads costs the runtime more than the
+// packets cost the daemon. So a group starts with a classic BPF program
+// that sends every datagram to its first socket, and spreads (by detaching
+// the program; the kernel then picks a socket by the client's address
+// hash) when that socket's goroutine is busy more than half of the time. It
+// concentrates again when the whole group's busy time falls under a
+// quarter of one core. The decision runs in the first socket's loop every
+// hotWindow, from busy times the loops add up without locking.
+
+const hotWindow = 100 * time.Millisecond
+
+type hotGroup struct {
+	steer    bool // the program could be attached
+	spread   bool // no program attached (only the first loop touches it)
+	winStart time.Time
+	busy     []atomic.Int64 // ns spent handling batches in this window
+}
+
+var steerToFirst = []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+
+// setSpread attaches (spread=false) or detaches the steering program.
+func setSpread(c *net.UDPConn, spread bool) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		if spread {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DETACH_REUSEPORT_BPF, 0)
+			return
+		}
+		prog := unix.SockFprog{Len: uint16(len(steerToFirst)), Filter: &steerToFirst[0]}
+		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &prog)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// account is called by every loop before it waits; the first socket's loop
+// also decides about spreading at the end of each window (c is its socket).
+func (g *hotGroup) account(idx int, c *net.UDPConn) {
+	if idx != 0 || !g.steer {
+		return
+	}
+	now := time.Now()
+	el := now.Sub(g.winStart)
+	if el < hotWindow {
+		return
+	}
+	first := time.Duration(g.busy[0].Swap(0))
+	total := first
+	for i := 1; i < len(g.busy); i++ {
+		total += time.Duration(g.busy[i].Swap(0))
+	}
+	g.winStart = now
+	switch {
+	case !g.spread && first > el/2:
+		if setSpread(c, true) == nil {
+			g.spread = true
+		}
+	case g.spread && total < el/4:
+		if setSpread(c, false) == nil {
+			g.spread = false
+		}
 	}
 }
 
@@ -423,13 +508,32 @@ func (d *Daemon) serveAll(ctx context.Context, wg *sync.WaitGroup) {
 		if i < len(d.siblings) {
 			group = append(group, d.siblings[i]...)
 		}
-		for _, s := range group {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				d.serveHot(ctx, s, d.addrs[i])
-			}()
-		}
+		d.serveGroup(ctx, wg, group, d.addrs[i])
+	}
+}
+
+// serveGroup starts the loops of one address's sockets.
+func (d *Daemon) serveGroup(ctx context.Context, wg *sync.WaitGroup, conns []*net.UDPConn, local netip.AddrPort) {
+	var g *hotGroup
+	if len(conns) > 1 {
+		g = &hotGroup{busy: make([]atomic.Int64, len(conns)), winStart: time.Now()}
+		// Without the program the kernel spreads by address hash.
+		g.steer = setSpread(conns[0], false) == nil
+		g.spread = !g.steer
+	}
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := newHotConn(d, c)
+			if err != nil {
+				d.log.Warn("hot path unavailable; using the portable loop", "addr", local.String(), "err", err)
+				d.serve(ctx, c, local)
+				return
+			}
+			h.g, h.idx = g, i
+			h.loop(ctx, local)
+		}()
 	}
 }
 

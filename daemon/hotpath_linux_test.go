@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,13 +43,7 @@ func newHotDaemon(t testing.TB, conf string, n int) (*Daemon, netip.AddrPort) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.serveHot(ctx, c, c.LocalAddr().(*net.UDPAddr).AddrPort())
-		}()
-	}
+	d.serveGroup(ctx, &wg, conns, conns[0].LocalAddr().(*net.UDPAddr).AddrPort())
 	t.Cleanup(func() {
 		cancel()
 		for _, c := range conns {
@@ -432,4 +427,103 @@ func benchTxStampAge(b *testing.B, hot bool, burst int) {
 	slices.Sort(ages)
 	b.ReportMetric(float64(ages[len(ages)/2])/1e3, "t4-t3-p50-us")
 	b.ReportMetric(float64(ages[len(ages)*99/100])/1e3, "t4-t3-p99-us")
+}
+
+// drainCount reads what is queued on c without waiting.
+func drainCount(t *testing.T, c *net.UDPConn) int {
+	t.Helper()
+	n := 0
+	buf := make([]byte, 512)
+	for {
+		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := c.Read(buf); err != nil {
+			return n
+		}
+		n++
+	}
+}
+
+// The steering program sends every client to the group's first socket;
+// without it the kernel spreads clients by address hash.
+func TestSteering(t *testing.T) {
+	conns, err := listenGroup(netip.MustParseAddrPort("127.0.0.1:0"), 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	send := func() {
+		for i := 0; i < 64; i++ {
+			cl, err := net.DialUDP("udp4", nil, conns[0].LocalAddr().(*net.UDPAddr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl.Write(hotRequest(uint64(i)))
+			cl.Close()
+		}
+	}
+	if err := setSpread(conns[0], false); err != nil {
+		t.Skipf("reuseport BPF unavailable: %v", err)
+	}
+	send()
+	if a, b := drainCount(t, conns[0]), drainCount(t, conns[1]); a != 64 || b != 0 {
+		t.Fatalf("concentrated: %d and %d datagrams, want 64 and 0", a, b)
+	}
+	if err := setSpread(conns[0], true); err != nil {
+		t.Fatal(err)
+	}
+	send()
+	if a, b := drainCount(t, conns[0]), drainCount(t, conns[1]); a+b != 64 || a == 0 || b == 0 {
+		t.Fatalf("spread: %d and %d datagrams", a, b)
+	}
+}
+
+// The first loop spreads when its socket is busy more than half of a
+// window and concentrates again when the group is mostly idle.
+func TestSteeringDecision(t *testing.T) {
+	conns, err := listenGroup(netip.MustParseAddrPort("127.0.0.1:0"), 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	if err := setSpread(conns[0], false); err != nil {
+		t.Skipf("reuseport BPF unavailable: %v", err)
+	}
+	g := &hotGroup{steer: true, busy: make([]atomic.Int64, 2)}
+	window := func(busy0, busy1 time.Duration) {
+		g.winStart = time.Now().Add(-200 * time.Millisecond)
+		g.busy[0].Store(int64(busy0))
+		g.busy[1].Store(int64(busy1))
+		g.account(0, conns[0])
+	}
+	steps := []struct {
+		busy0, busy1 time.Duration
+		spread       bool
+	}{
+		{50 * time.Millisecond, 0, false},                     // a quarter busy: stay
+		{150 * time.Millisecond, 0, true},                     // three quarters: spread
+		{40 * time.Millisecond, 40 * time.Millisecond, true},  // 0.4 of a core: stay spread
+		{10 * time.Millisecond, 20 * time.Millisecond, false}, // idle: concentrate
+	}
+	for i, st := range steps {
+		window(st.busy0, st.busy1)
+		if g.spread != st.spread {
+			t.Fatalf("step %d: spread %v, want %v", i, g.spread, st.spread)
+		}
+	}
+	// Only the first loop decides, and only once a window has passed.
+	g.busy[0].Store(int64(time.Second))
+	g.account(1, conns[1])
+	g.winStart = time.Now()
+	g.account(0, conns[0])
+	if g.spread {
+		t.Fatal("decided early or from another loop")
+	}
 }
