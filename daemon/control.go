@@ -43,6 +43,15 @@ const MaxControlReply = mode6.HeaderLen + mode6.MaxFragData
 // goroutine its own.
 type Control struct {
 	Info SystemInfo
+	// Keys is the trusted view of the daemon's keys (nil: none) and
+	// ControlKey the "controlkey" id (0: none). A request whose MAC
+	// verifies gets its response signed with the same key; writes need a
+	// MAC made with the control key.
+	Keys       ntp.KeyLookup
+	ControlKey uint32
+	signKey    *ntp.Key
+	signSend   func([]byte) error
+	send       func([]byte) error
 
 	enc   mode6.VarEncoder
 	text  []byte
@@ -58,7 +67,7 @@ func NewControl(info SystemInfo) *Control {
 	return &Control{
 		Info: info,
 		text: make([]byte, 0, 4096),
-		pkt:  make([]byte, 0, MaxControlReply+4),
+		pkt:  make([]byte, 0, MaxControlReply+8+ntp.KeyIDLen+ntp.MaxDigestLen),
 		tmp:  make([]byte, 0, 64),
 	}
 }
@@ -75,8 +84,12 @@ func NewControl(info SystemInfo) *Control {
 // (assoc 0) or peer variables — all of the default list, or only those
 // named in the request data, in table order — or UNKNOWNVAR / BADASSOC;
 // READCLOCK returns the reference clock variables of a refclock
-// association; writes, configuration and traps are refused with
-// PERMISSION (authentication is not implemented); other opcodes get BADOP.
+// association; WRITEVAR signed with the control key is answered as ntpd
+// does (UNKNOWNVAR for a name it does not know, PERMISSION for its
+// read-only variables and for peer variables: nothing is writable), any
+// other write, configuration and traps are refused with PERMISSION; other
+// opcodes get BADOP. A request with a MAC that verifies under Keys gets
+// every response datagram signed with the same key.
 func (c *Control) Handle(req []byte, flags ntpconf.RestrictFlags, snap Snapshot, now ntp.Timestamp, send func([]byte) error) (ControlOutcome, mode6.ErrorCode) {
 	if flags&(ntpconf.RestrictIgnore|ntpconf.RestrictNoQuery) != 0 {
 		return CtlRestricted, 0
@@ -92,6 +105,15 @@ func (c *Control) Handle(req []byte, flags ntpconf.RestrictFlags, snap Snapshot,
 	}
 	h := d.Request.Header
 	data := d.Request.Data
+	authed := false
+	if len(d.Request.MAC) > 0 && c.Keys != nil {
+		if id, err := mode6.VerifyPacket(req, &d.Request, c.Keys); err == nil {
+			if k, ok := c.Keys.LookupKey(id); ok {
+				send = c.signed(k, send)
+				authed = true
+			}
+		}
+	}
 	switch h.Op {
 	case mode6.OpReadStat:
 		if h.AssocID != 0 {
@@ -130,7 +152,15 @@ func (c *Control) Handle(req []byte, flags ntpconf.RestrictFlags, snap Snapshot,
 			return c.fail(h, uint8(leap), mode6.ErrCodeBadAssoc, send)
 		}
 		return c.readClock(h, data, uint8(leap), p, send)
-	case mode6.OpWriteVar, mode6.OpWriteClock, mode6.OpSetTrap, mode6.OpUnsetTrap,
+	case mode6.OpWriteVar:
+		if !authed {
+			return c.fail(h, uint8(leap), mode6.ErrCodePermission, send)
+		}
+		if _, err := mode6.Authorize(req, &d.Request, c.Keys, c.ControlKey); err != nil {
+			return c.fail(h, uint8(leap), mode6.ErrCodePermission, send)
+		}
+		return c.writeVar(h, data, uint8(leap), SysStatusWord(sys), send)
+	case mode6.OpWriteClock, mode6.OpSetTrap, mode6.OpUnsetTrap,
 		mode6.OpConfigure, mode6.OpSaveConfig:
 		return c.fail(h, uint8(leap), mode6.ErrCodePermission, send)
 	}

@@ -88,6 +88,7 @@ type Daemon struct {
 	start    time.Time
 	drift    string
 	minPoll  int8
+	auth     *authState // keys, trusted set, control key (auth.go)
 }
 
 // New validates the options, reads the drift file, builds the engine and
@@ -134,6 +135,7 @@ func New(opts Options) (*Daemon, error) {
 		start:    opts.Clock.Now(),
 		drift:    cfg.DriftFile,
 		minPoll:  int8(cfg.Discard.Average),
+		auth:     newAuth(cfg, opts.Logger),
 	}
 	if opts.DriftFile != "" {
 		d.drift = opts.DriftFile

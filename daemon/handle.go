@@ -16,7 +16,7 @@ type sender interface {
 // the mode 6 responder. It is never shared between goroutines.
 type worker struct {
 	d      *Daemon
-	out    [ntp.HeaderLen]byte
+	out    [ntp.HeaderLen + ntp.KeyIDLen + ntp.MaxDigestLen]byte // reply, room for a MAC
 	ctl    *Control
 	tx     sender
 	to     netip.AddrPort
@@ -25,6 +25,9 @@ type worker struct {
 
 func (d *Daemon) newWorker(tx sender) *worker {
 	w := &worker{d: d, ctl: NewControl(d.opts.Info), tx: tx}
+	if a := d.auth; a != nil {
+		w.ctl.Keys, w.ctl.ControlKey = a.trusted, a.controlKey
+	}
 	w.sendFn = func(b []byte) error { return w.tx.send(b, w.to) }
 	return w
 }
@@ -85,6 +88,14 @@ func (w *worker) handleClient(pkt []byte, from netip.AddrPort, rx ntp.Timestamp,
 		m.drop(mode, dropNoServe)
 		return
 	}
+	auth, key := ntp.AuthNone, (*ntp.Key)(nil)
+	if d.auth != nil {
+		auth, key = d.auth.checkClient(pkt)
+	}
+	if auth == ntp.AuthMalformed || (auth != ntp.AuthOK && flags.Has(ntpconf.RestrictNoTrust)) {
+		m.drop(mode, dropAuth)
+		return
+	}
 	limited := flags.Has(ntpconf.RestrictLimited)
 	verdict := RateOK
 	if d.mru != nil && (d.monitor || limited) {
@@ -108,7 +119,11 @@ func (w *worker) handleClient(pkt []byte, from netip.AddrPort, rx ntp.Timestamp,
 		m.drop(mode, dropShort)
 		return
 	}
-	if err := w.tx.send(w.out[:n], from); err != nil {
+	reply := w.out[:n]
+	if auth != ntp.AuthNone {
+		reply = ntp.AppendReplyAuth(reply, auth, key)
+	}
+	if err := w.tx.send(reply, from); err != nil {
 		m.drop(mode, dropSendError)
 		return
 	}

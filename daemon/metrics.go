@@ -29,11 +29,12 @@ const (
 	dropRateLimited        // restrict limited, over the rate
 	dropMalformed          // mode 6 request dropped by validation
 	dropSendError          // the reply could not be sent
+	dropAuth               // malformed trailer, or notrust without a valid MAC (mode 3)
 	dropCount
 )
 
 var dropNames = [dropCount]string{"short", "version", "mode", "ignore", "noserve", "noquery",
-	"rate_limited", "malformed", "send_error"}
+	"rate_limited", "malformed", "send_error", "auth"}
 
 // Metrics holds the daemon's counters. All methods are safe for concurrent
 // use and do not allocate on the packet path.
