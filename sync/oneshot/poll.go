@@ -42,6 +42,11 @@ type Options struct {
 	// with a RATE kiss-o'-death; classic prints "<ip> rate limit response
 	// from server." at that moment.
 	OnRateKiss func(*Server)
+	// Key, when not nil, signs every request (classic -a/-k); a reply is
+	// then trusted only when it carries a MAC made with the same key. An
+	// untrusted reply is still recorded, but Select drops its server, as
+	// classic does.
+	Key *ntp.Key
 }
 
 // BindError reports that the local socket could not be opened.
@@ -252,7 +257,13 @@ func (p *poller) transmit(s *Server) {
 	p.debugf("transmit(%s)\n", s.Addr.Addr())
 	xmt := ntp.TimestampFromTime(p.opt.Clock.Now())
 	h := ntpsync.NewRequest(p.opt.Version, xmt)
-	if _, err := ntpsync.Send(p.socks[s.Addr.Addr().Is6()], p.opt.Clock, s.Addr, h); err != nil {
+	if k := p.opt.Key; k != nil {
+		var b [ntp.HeaderLen + ntp.KeyIDLen + ntp.MaxDigestLen]byte
+		h.MarshalTo(b[:ntp.HeaderLen])
+		if _, err := p.socks[s.Addr.Addr().Is6()].WriteToUDPAddrPort(ntp.AppendMAC(b[:ntp.HeaderLen], k), s.Addr); err != nil {
+			p.debugf("sendto(%s): %v\n", s.Addr.Addr(), err)
+		}
+	} else if _, err := ntpsync.Send(p.socks[s.Addr.Addr().Is6()], p.opt.Clock, s.Addr, h); err != nil {
 		p.debugf("sendto(%s): %v\n", s.Addr.Addr(), err)
 	}
 	s.Xmt = xmt
@@ -292,7 +303,13 @@ func (p *poller) receive(d ntpsync.Datagram) {
 		p.debugf("receive: pkt.org and peer.xmt differ\n")
 		return
 	}
-	s.Trust <<= 1 // no authentication: every reply is trusted
+	s.Trust <<= 1
+	if k := p.opt.Key; k != nil {
+		if id, err := ntp.Verify(d.Data, ntp.KeyMap{k.ID: k}); err != nil || id != k.ID {
+			p.debugf("receive: authentication failed (%v)\n", err)
+			s.Trust |= 1
+		}
+	}
 	if reason == ntpsync.ReasonKiss && h.RefID == ntp.KissRate {
 		s.Kiss = h.RefID
 		if p.opt.OnRateKiss != nil {

@@ -97,12 +97,12 @@ classic ntpdate.`,
 	f.SetInterspersed(false) // like classic getopt: options stop at the first server
 	f.BoolVarP(&o.v4, "ipv4", "4", false, "resolve names to IPv4 addresses only")
 	f.BoolVarP(&o.v6, "ipv6", "6", false, "resolve names to IPv6 addresses only")
-	f.StringVarP(&o.key, "keyid", "a", "", "authenticate with key `key#` (not supported yet)")
+	f.StringVarP(&o.key, "keyid", "a", "", "authenticate requests with key `key#` of the key file; only signed replies are trusted")
 	f.BoolVarP(&o.step, "step", "b", false, "always step the clock (settimeofday)")
 	f.BoolVarP(&o.slew, "slew", "B", false, "always slew the clock (adjtime)")
 	f.BoolVarP(&o.debug, "debug", "d", false, "debug: trace the exchange, never set the clock")
 	f.StringVarP(&o.delay, "auth-delay", "e", "", "authentication `delay` in seconds (< 1)")
-	f.StringVarP(&o.keyfile, "keyfile", "k", "", "key `file` (used only with -a)")
+	f.StringVarP(&o.keyfile, "keyfile", "k", "", "key `file` for -a (default /etc/ntp.keys)")
 	f.StringVarP(&o.version, "ntp-version", "o", "", "NTP `version#` of the requests (default 4)")
 	f.StringVarP(&o.samples, "samples", "p", "", "`samples` per server, 1-8 (default 4, or 1 with -q)")
 	f.BoolVarP(&o.query, "query", "q", false, "query only: print offsets, do not set the clock")
@@ -349,9 +349,13 @@ func runDate(cmd *cobra.Command, env *Env, deps dateDeps, o *dateOpts, args []st
 	if o.debug || o.verbose {
 		log.notice("ntpdate ntpkit %s", deps.Version)
 	}
+	var key *ntp.Key
 	if cmd.Flags().Changed("keyid") {
-		log.errorf("authentication (-a %s) is not supported yet, exiting", o.key)
-		return exit(1)
+		k, ok := dateKey(o, log)
+		if !ok {
+			return exit(1)
+		}
+		key = k
 	}
 
 	// One deadline covers name resolution and every exchange: all samples
@@ -410,6 +414,7 @@ func runDate(cmd *cobra.Command, env *Env, deps dateDeps, o *dateOpts, args []st
 		LocalPort: localPort,
 		Clock:     deps.Clock,
 		Debug:     debug,
+		Key:       key,
 		OnRateKiss: func(s *oneshot.Server) {
 			log.errorf("%s rate limit response from server.", s.Addr.Addr())
 		},

@@ -143,14 +143,6 @@ func TestDateOptionsStopAtServer(t *testing.T) {
 	}
 }
 
-func TestDateAuthNotSupported(t *testing.T) {
-	deps, _ := dateTestDeps(123, dateFakeResolver{})
-	r := runDateWith(t, deps, "ntpdate", "-q", "-a", "1", "127.0.0.1")
-	if r.code != 1 || !strings.Contains(r.stderr, "ntpdate[27893]: authentication (-a 1) is not supported yet, exiting\n") {
-		t.Errorf("exit %d stderr %q", r.code, r.stderr)
-	}
-}
-
 // Name resolution: classic's messages for each getaddrinfo outcome.
 func TestDateResolution(t *testing.T) {
 	srv := ntptest.New(t, ntptest.Config{Stratum: 3})
