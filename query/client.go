@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ntpkit/ntpkit/mode6"
+	"github.com/ntpkit/ntpkit/pkg/ntp"
 )
 
 // Dialer opens the UDP association to a daemon. *net.Dialer satisfies it;
@@ -98,6 +99,7 @@ type Session struct {
 	seq     uint16
 	asm     mode6.Assembler
 	buf     []byte
+	sign    *ntp.Key // when set, requests are signed (RequestSigned)
 }
 
 // Dial connects to host (name or address, optional port) over network
@@ -171,6 +173,9 @@ func (s *Session) Request(ctx context.Context, op mode6.Opcode, assoc uint16, da
 		h := mode6.NewRequest(op, s.seq, assoc)
 		h.LI = s.opts.LeapBits
 		pkt := mode6.MarshalRequest(h, data)
+		if s.sign != nil {
+			pkt = mode6.AppendMAC(pkt, s.sign)
+		}
 		if s.opts.Debug != nil {
 			sent, _ := mode6.ParseHeader(pkt)
 			fmt.Fprintf(s.opts.Debug, "sending %d octets to %s: %s\n", len(pkt), s.conn.RemoteAddr(), sent)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ntpkit/ntpkit/mode6"
 	"github.com/ntpkit/ntpkit/pkg/clock"
+	"github.com/ntpkit/ntpkit/pkg/ntp"
 )
 
 // Style selects the output layout.
@@ -70,6 +71,11 @@ type Config struct {
 	// host does not answer mode 6 at all (refused or silent): the CLI
 	// reads chronyd's sources there.
 	PeersFallback func(ctx context.Context) (*PeersModel, error)
+	// Keys is the key file of -k (nil: none): passwd without an argument
+	// and authenticated requests take the secret of the current keyid
+	// from it. KeyID is the initial keyid (-a; 0: none).
+	Keys  ntp.KeyLookup
+	KeyID uint32
 }
 
 // Interp runs ntpq commands against one current host at a time.
@@ -83,6 +89,7 @@ type Interp struct {
 	sys    uint16
 	quit   bool
 	json   *json.Encoder
+	auth   authState // keyid, keytype, password (auth.go)
 }
 
 // New returns an interpreter.
@@ -106,6 +113,7 @@ func New(cfg Config) *Interp {
 		cfg.Client.LeapBits = 3
 	}
 	in := &Interp{cfg: cfg}
+	in.auth = authState{keyID: cfg.KeyID, keyType: ntp.MACMD5}
 	in.json = json.NewEncoder(cfg.Stdout)
 	in.json.SetEscapeHTML(false)
 	return in
@@ -217,12 +225,15 @@ func init() {
 		{"help", (*Interp).cmdHelp, "tell the use and syntax of commands"},
 		{"host", (*Interp).cmdHost, "specify the host whose NTP server we talk to"},
 		{"hostnames", (*Interp).cmdHostnames, "specify whether hostnames or net numbers are printed"},
+		{"keyid", (*Interp).cmdKeyid, "set keyid to use for authenticated requests"},
+		{"keytype", (*Interp).cmdKeytype, "set key type to use for authenticated requests"},
 		{"lassociations", (*Interp).cmdAssociations, "print list of association ids and statuses for all peers"},
 		{"lopeers", (*Interp).cmdPeers, "print peer summary with local addresses, including all associations"},
 		{"lpassociations", (*Interp).cmdAssociations, "print last obtained list of all associations"},
 		{"lpeers", (*Interp).cmdPeers, "print peer summary, including all associations"},
 		{"opeers", (*Interp).cmdPeers, "print peer summary with local addresses"},
 		{"passociations", (*Interp).cmdAssociations, "print last obtained list of associations"},
+		{"passwd", (*Interp).cmdPasswd, "set password for authenticated requests"},
 		{"peers", (*Interp).cmdPeers, "obtain and print a list of the server's peers [IP version]"},
 		{"quit", (*Interp).cmdQuit, "exit ntpq"},
 		{"raw", (*Interp).cmdRaw, "do raw mode variable output"},
@@ -231,6 +242,7 @@ func init() {
 		{"sysinfo", (*Interp).cmdSysinfo, "display system summary"},
 		{"timeout", (*Interp).cmdTimeout, "set the primary receive time out"},
 		{"version", (*Interp).cmdVersion, "print version number"},
+		{"writevar", (*Interp).cmdWritevar, "write system or peer variables"},
 	}
 }
 

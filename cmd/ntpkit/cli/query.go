@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ntpkit/ntpkit/pkg/clock"
+	"github.com/ntpkit/ntpkit/pkg/ntp"
+	"github.com/ntpkit/ntpkit/pkg/ntpconf"
 	"github.com/ntpkit/ntpkit/query"
 )
 
@@ -101,6 +103,7 @@ type queryFlags struct {
 	units        bool
 	width        int
 	keyfile      string
+	keyid        uint32
 	style        string
 	json         bool
 	pretty       bool
@@ -145,7 +148,8 @@ an "ntpq> " prompt when it is a terminal.`,
 	fl.BoolVarP(&f.wide, "wide", "w", false, "show full host names on a line of their own")
 	fl.BoolVarP(&f.units, "units", "u", false, "ntpsec style: delay, offset and jitter with units (14us, 2.302ms)")
 	fl.IntVarP(&f.width, "width", "W", 0, "layout width (ntpsec style; default 80, or the terminal width)")
-	fl.StringVarP(&f.keyfile, "keyfile", "k", "", "key file for authenticated requests (not supported yet)")
+	fl.Uint32VarP(&f.keyid, "authentication", "a", 0, "keyid of authenticated requests (as the keyid command)")
+	fl.StringVarP(&f.keyfile, "keyfile", "k", "", "key `file`: passwd and writevar take the secret of the keyid from it")
 	fl.StringVar(&f.style, "style", "classic", "output layout: classic (ntpq 4.2.8) or ntpsec (NTPsec 1.2.2)")
 	fl.BoolVar(&f.json, "json", false, "print JSON documents (one per command and host, see docs/json.md)")
 	fl.BoolVar(&f.pretty, "pretty", false, "print the peers table as a coloured table (terminal view)")
@@ -169,8 +173,18 @@ func runQuery(ctx context.Context, env *Env, deps queryDeps, f *queryFlags, host
 	default:
 		return &ExitError{Code: 1, Err: fmt.Errorf("--color: want auto, always or never, not %q", f.color)}
 	}
+	var keys ntp.KeyLookup
 	if f.keyfile != "" {
-		fmt.Fprintf(env.Stderr, "%s: -k %s: authentication is not supported yet; sending unauthenticated requests\n", env.Argv0(), f.keyfile)
+		k, err := ntpconf.ReadKeys(f.keyfile)
+		if k == nil {
+			// NTPsec ntpq's message and status for a file it cannot read.
+			fmt.Fprintf(env.Stderr, "%s: %s nonexistent or unreadable\n", env.Argv0(), f.keyfile)
+			return &ExitError{Code: 1}
+		}
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "%s: %v\n", env.Argv0(), err)
+		}
+		keys = k
 	}
 	cfg := query.Config{
 		Style:         style,
@@ -184,6 +198,8 @@ func runQuery(ctx context.Context, env *Env, deps queryDeps, f *queryFlags, host
 		Clock:         deps.Clock,
 		Location:      deps.Location,
 		Argv0:         env.Argv0(),
+		Keys:          keys,
+		KeyID:         f.keyid,
 		Stdout:        env.Stdout,
 		Stderr:        env.Stderr,
 		Client: query.ClientOptions{

@@ -258,9 +258,9 @@ func TestQueryDebugAndFlags(t *testing.T) {
 	if r.stdout != "stratum=3\n" || !strings.Contains(r.stderr, "sending 20 octets") || !strings.Contains(r.stderr, "received ") {
 		t.Errorf("-d: stdout %q stderr %q", r.stdout, r.stderr)
 	}
-	r = runCmd(t, buildQuery, deps, []string{"ntpq", "-k", "/etc/ntp.keys", "-4", "-c", "rv 0 stratum"}, "")
-	if r.stdout != "stratum=3\n" || !strings.Contains(r.stderr, "not supported yet") {
-		t.Errorf("-k: stdout %q stderr %q", r.stdout, r.stderr)
+	r = runCmd(t, buildQuery, deps, []string{"ntpq", "-k", "/nonexistent/ntp.keys", "-4", "-c", "rv 0 stratum"}, "")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "/nonexistent/ntp.keys nonexistent or unreadable") {
+		t.Errorf("-k: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 	r = runCmd(t, buildQuery, deps, []string{"ntpq", "--style", "bogus", "-p"}, "")
 	if r.code != 1 {
