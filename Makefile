@@ -17,8 +17,8 @@ GORELEASER ?= github.com/goreleaser/goreleaser/v2@latest
 APPLETS_BIN  := ntpq ntpstat
 APPLETS_SBIN := ntpd ntpdate
 
-.PHONY: all build test fmt-check vet fuzz bench bench-compare docs release-check \
-	install-links install vmtest clean
+.PHONY: all build test fmt-check vet fuzz bench bench-go docs release-check \
+	install-links install vmtest clean demo
 
 all: build
 
@@ -40,14 +40,20 @@ vet:
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
-## bench: the Go benchmarks of every package
-bench:
+## bench-go: the Go benchmarks of every package (allocations included)
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-## bench-compare: ntpkit daemon against the reference daemons (scripts/bench.sh)
-bench-compare: build
-	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; \
-	else echo "bench-compare: scripts/bench.sh not written yet"; fi
+## bench: ntpkit's daemon against chronyd and NTPsec ntpd, side by side in a
+## private network namespace; writes docs/performance.md (needs root and the
+## reference tools from shared/compat/refsetup/install.sh)
+bench: build
+	$(GO) run ./internal/benchcmp -ntpkit $(BIN)/ntpkit -rounds 3 -out docs/performance.md
+
+## demo: build, start the daemon with its built-in configuration in a private
+## network namespace, and show ntpq, ntpstat and ntpdate against it
+demo: build
+	BIN=$(BIN) scripts/demo.sh
 
 ## docs: regenerate completions/ and docs/man/
 docs:
