@@ -25,9 +25,19 @@ failed=()
 for t in "${targets[@]}"; do
 	pkg=${t% *} name=${t#* }
 	echo "== $pkg $name"
-	if ! "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg"; then
-		failed+=("$pkg $name")
+	log=$(mktemp)
+	if ! "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 5s "$pkg" 2>&1 | tee "$log"; then
+		# Go 1.26's fuzzer can end a healthy run with "context deadline
+		# exceeded" and no failing input (golang/go#75804): run such a target
+		# once more instead of reporting a crash that never happened.
+		if grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log" &&
+			"$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 5s "$pkg"; then
+			echo "fuzz: $pkg $name passed on the second run (fuzzer deadline flake)"
+		else
+			failed+=("$pkg $name")
+		fi
 	fi
+	rm -f "$log"
 done
 if [ ${#failed[@]} -gt 0 ]; then
 	printf 'fuzz: FAILED %s\n' "${failed[@]}"
