@@ -169,7 +169,7 @@ func New(opts Options) (*Daemon, error) {
 		Config: cfg, Clock: opts.Clock, Adjuster: opts.Adjuster, Logger: opts.Logger,
 		FrequencyPPM: freq, FrequencyValid: freqOK, Precision: MeasurePrecision(opts.Clock),
 		FirstAssocID: opts.FirstAssocID, AllowBigStep: opts.AllowBigStep, SlewOnly: opts.SlewOnly,
-		Once: opts.Once, LocalSyncDelay: opts.LocalSyncDelay,
+		Once: opts.Once, LocalSyncDelay: opts.LocalSyncDelay, Keys: d.auth.trusted,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: engine: %w", err)

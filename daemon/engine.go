@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ntpkit/ntpkit/pkg/clock"
+	"github.com/ntpkit/ntpkit/pkg/ntp"
 	"github.com/ntpkit/ntpkit/pkg/ntpconf"
 	ntpsync "github.com/ntpkit/ntpkit/sync"
 )
@@ -49,6 +50,9 @@ type EngineParams struct {
 	LocalSyncDelay time.Duration
 	// OnUpdate, if set, is called after every published state change.
 	OnUpdate func()
+	// Keys is the trusted view of the keys file ("keys", "trustedkey";
+	// nil: none), for associations configured with "key N".
+	Keys ntp.KeyLookup
 }
 
 // NewEngineFunc builds an engine; see Options.NewEngine.

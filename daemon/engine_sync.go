@@ -53,7 +53,7 @@ func NewSyncEngine(p EngineParams) (Engine, error) {
 		}
 		servers = append(servers, ntpsync.ServerConfig{Kind: kind, Address: s.Address,
 			Iburst: s.Iburst, Burst: s.Burst, Prefer: s.Prefer, NoSelect: s.NoSelect,
-			MinPoll: int8(s.MinPoll), MaxPoll: int8(s.MaxPoll), Version: uint8(s.Version)})
+			MinPoll: int8(s.MinPoll), MaxPoll: int8(s.MaxPoll), Version: uint8(s.Version), Key: uint32(max(s.Key, 0))})
 	}
 	if len(servers) == 0 {
 		return NewLocalEngine(p)
@@ -110,7 +110,7 @@ func NewSyncEngine(p EngineParams) (Engine, error) {
 		Select:  ntpsync.SelectOptions{MinSane: tos.MinSane, MinClock: tos.MinClock, MaxClock: tos.MaxClock},
 		Orphan:  tos.Orphan, OrphanWait: time.Duration(tos.OrphanWait) * time.Second,
 		MaxDist:   time.Duration(tos.MaxDist * float64(time.Second)),
-		Precision: p.Precision, FirstAssocID: first, Once: p.Once, Logger: p.Logger, OnUpdate: p.OnUpdate,
+		Precision: p.Precision, FirstAssocID: first, Once: p.Once, Logger: p.Logger, OnUpdate: p.OnUpdate, Keys: p.Keys,
 	})
 	if err != nil {
 		conn.Close()

@@ -29,6 +29,10 @@ type ServerConfig struct {
 	MinPoll  int8 // 0: 6
 	MaxPoll  int8 // 0: 10
 	Version  uint8
+	// Key is the id of the symmetric key ("key N") that signs our packets
+	// to this source; its replies must then carry a MAC made with that
+	// key (see Options.Keys). 0: no authentication.
+	Key uint32
 }
 
 // Peer event codes (SPEC §2.2).
@@ -47,6 +51,7 @@ const (
 const (
 	flashDup     = 0x0001
 	flashBogus   = 0x0002
+	flashAuth    = 0x0010 // TEST5: MAC missing or does not verify
 	flashUnsync  = 0x0020 // (TEST6 in ntpd: 0x0020 is header bad)
 	flashStratum = 0x0080
 	flashDist    = 0x0100

@@ -56,6 +56,9 @@ type Options struct {
 	OnUpdate func() // called after every published change
 	// Seed makes poll randomisation reproducible in tests.
 	Seed uint64
+	// Keys finds the trusted symmetric keys of ServerConfig.Key (nil:
+	// none, so sources with a key are never accepted).
+	Keys ntp.KeyLookup
 }
 
 // Engine synchronises to the configured sources. Run owns all state; System
@@ -258,7 +261,7 @@ func (e *Engine) Input(b []byte, from netip.AddrPort, rx time.Time) {
 		return
 	}
 	select {
-	case e.in <- inPacket{b: slices.Clone(b[:ntp.HeaderLen]), from: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), rx: rx}:
+	case e.in <- inPacket{b: slices.Clone(b), from: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), rx: rx}:
 	default:
 	}
 }
@@ -413,7 +416,11 @@ func (e *Engine) transmit(a *assoc) {
 		}
 	}
 	a.xmt, a.sentXmt = xmt, xmt
-	if err := e.o.Transport.Send(a.addr, h.Marshal()); err != nil {
+	pkt := h.Marshal()
+	if a.cfg.Key != 0 {
+		pkt = e.sign(a, pkt)
+	}
+	if err := e.o.Transport.Send(a.addr, pkt); err != nil {
 		e.log.Debug("send failed", "peer", a.label(), "err", err)
 	}
 }
@@ -450,6 +457,9 @@ func (e *Engine) receive(p inPacket) {
 		return
 	}
 	a := e.find(p.from)
+	if a != nil && a.cfg.Key != 0 && !e.authentic(a, p.b) {
+		return
+	}
 	switch h.Mode {
 	case ntp.ModeServer:
 		if a == nil || a.hmode != ntp.ModeClient {
