@@ -69,6 +69,18 @@ func TestLiveAuth(t *testing.T) {
 		}
 	})
 
+	// ntpkit's own ntpdate behaves the same.
+	t.Run("ntpkit ntpdate", func(t *testing.T) {
+		out, code := e.run(false, bin, "date", "-q", "-a", "2", "-k", keys, "127.0.0.1")
+		if code != 0 || !strings.HasPrefix(out, "server 127.0.0.1, stratum 11, ") {
+			t.Errorf("ntpkit date -a 2 with the right key: exit %d\n%s", code, out)
+		}
+		out, code = e.run(false, bin, "date", "-q", "-a", "2", "-k", wrong, "127.0.0.1")
+		if code != 1 || !strings.HasPrefix(out, "server 127.0.0.1, stratum 11, ") {
+			t.Errorf("ntpkit date -a 2 with a wrong key: exit %d\n%s", code, out)
+		}
+	})
+
 	// runErr runs a tool and returns stdout and stderr.
 	runErr := func(classic bool, argv ...string) (string, string) {
 		t.Helper()
