@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"log/slog"
+	"net/netip"
 
 	"github.com/ntpkit/ntpkit/mode6"
 	"github.com/ntpkit/ntpkit/pkg/ntp"
@@ -50,13 +51,18 @@ func newAuth(cfg *ntpconf.Config, log *slog.Logger) *authState {
 	return a
 }
 
-// checkClient classifies the MAC of a mode 3 request. A plain 48-octet
-// request is decided without any work (the unauthenticated hot path).
-func (a *authState) checkClient(pkt []byte) (ntp.ServerAuth, *ntp.Key) {
+// checkClient classifies the MAC of a mode 3 request from addr. A plain
+// 48-octet request is decided without any work (the unauthenticated hot
+// path). A key whose keys-file entry lists addresses authenticates only
+// requests from those (classic 4.2.8p7+).
+func (a *authState) checkClient(pkt []byte, addr netip.Addr) (ntp.ServerAuth, *ntp.Key) {
 	if len(pkt) == ntp.HeaderLen {
 		return ntp.AuthNone, nil
 	}
 	res, key, _ := ntp.CheckRequest(pkt, a.trusted)
+	if res == ntp.AuthOK && !a.keys.AllowedFrom(key.ID, addr) {
+		return ntp.AuthFailed, nil
+	}
 	return res, key
 }
 

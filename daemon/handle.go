@@ -90,7 +90,7 @@ func (w *worker) handleClient(pkt []byte, from netip.AddrPort, rx ntp.Timestamp,
 	}
 	auth, key := ntp.AuthNone, (*ntp.Key)(nil)
 	if d.auth != nil {
-		auth, key = d.auth.checkClient(pkt)
+		auth, key = d.auth.checkClient(pkt, from.Addr())
 	}
 	if auth == ntp.AuthMalformed || (auth != ntp.AuthOK && flags.Has(ntpconf.RestrictNoTrust)) {
 		m.drop(mode, dropAuth)
