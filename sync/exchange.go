@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/ntpkit/ntpkit/pkg/clock"
@@ -307,6 +308,12 @@ func Exchange(ctx context.Context, s Socket, clk clock.Clock, server netip.AddrP
 		if err != nil {
 			if ctx.Err() != nil {
 				return Sample{}, fmt.Errorf("exchange with %s: %w", server, ctx.Err())
+			}
+			// The only read deadline on the socket is the context's, and
+			// the socket can notice it a moment before the context's own
+			// timer does: report it as the context's expiry.
+			if _, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) {
+				return Sample{}, fmt.Errorf("exchange with %s: %w", server, context.DeadlineExceeded)
 			}
 			return Sample{}, fmt.Errorf("exchange with %s: %w", server, err)
 		}
