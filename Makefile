@@ -11,9 +11,9 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 CLI      := github.com/ntpkit/ntpkit/cmd/ntpkit/cli
 LDFLAGS  := -s -w -X $(CLI).version=$(VERSION) -X $(CLI).commit=$(COMMIT)
-# goreleaser@latest (v2.18+) needs Go >= 1.27.1; with an older Go, pin it:
-#   make release-check GORELEASER=github.com/goreleaser/goreleaser/v2@v2.17.0
-GORELEASER ?= github.com/goreleaser/goreleaser/v2@latest
+# goreleaser v2.18+ needs Go >= 1.27.1 and v2.17.0 pulls a module the proxy refuses;
+# v2.16.0 works with Go 1.26 (checked: `make release-check` validates goreleaser.yaml).
+GORELEASER ?= github.com/goreleaser/goreleaser/v2@v2.16.0
 APPLETS_BIN  := ntpq ntpstat
 APPLETS_SBIN := ntpd ntpdate
 
