@@ -17,7 +17,7 @@ GORELEASER ?= github.com/goreleaser/goreleaser/v2@v2.16.0
 APPLETS_BIN  := ntpq ntpstat
 APPLETS_SBIN := ntpd ntpdate
 
-.PHONY: all build test fmt-check vet fuzz bench bench-go docs release-check \
+.PHONY: all build test cross fmt-check vet fuzz bench bench-go docs release-check \
 	install-links install vmtest clean demo
 
 all: build
@@ -26,9 +26,13 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ntpkit ./cmd/ntpkit
 
-## test: gofmt check, go vet, then the whole test suite (live tests included)
-test: fmt-check vet
+## test: gofmt check, go vet, the release targets compile, then the whole test suite (live tests included)
+test: fmt-check vet cross
 	$(GO) test -count=1 -timeout 20m ./...
+
+## cross: every release architecture compiles (32-bit ones catch C long/int width mistakes)
+cross:
+	for a in 386 arm arm64 riscv64; do GOOS=linux GOARCH=$$a CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/ntpkit || exit 1; done
 
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -43,8 +43,8 @@ func (*Linux) Step(offset time.Duration) error {
 		nsec += 1e9
 		sec--
 	}
-	tx.Time.Sec = sec
-	tx.Time.Usec = nsec // with ADJ_NANO this field holds nanoseconds
+	set(&tx.Time.Sec, sec)
+	set(&tx.Time.Usec, nsec) // with ADJ_NANO this field holds nanoseconds
 	if err := adjtimex(&tx); err != nil {
 		return fmt.Errorf("step clock by %v: %w", offset, err)
 	}
@@ -56,7 +56,8 @@ func (*Linux) Step(offset time.Duration) error {
 func (*Linux) Slew(offset time.Duration) error {
 	// The kernel clamps singleshot offsets to about ±0.5 s; larger ones are
 	// the caller's to step.
-	tx := unix.Timex{Modes: unix.ADJ_OFFSET_SINGLESHOT, Offset: int64(offset / time.Microsecond)}
+	tx := unix.Timex{Modes: unix.ADJ_OFFSET_SINGLESHOT}
+	set(&tx.Offset, int64(offset/time.Microsecond))
 	if err := adjtimex(&tx); err != nil {
 		return fmt.Errorf("slew clock by %v: %w", offset, err)
 	}
@@ -70,7 +71,8 @@ func (*Linux) SetFrequency(ppm float64) error {
 	} else if ppm < -MaxFrequency {
 		ppm = -MaxFrequency
 	}
-	tx := unix.Timex{Modes: unix.ADJ_FREQUENCY, Freq: int64(ppm * ppmScale)}
+	tx := unix.Timex{Modes: unix.ADJ_FREQUENCY}
+	set(&tx.Freq, int64(ppm*ppmScale))
 	if err := adjtimex(&tx); err != nil {
 		return fmt.Errorf("set frequency %.3f ppm: %w", ppm, err)
 	}
@@ -103,12 +105,9 @@ func (*Linux) SetStatus(s Status) error {
 	case ntp.LeapDelete:
 		st |= unix.STA_DEL
 	}
-	tx := unix.Timex{
-		Modes:    unix.ADJ_STATUS | unix.ADJ_MAXERROR | unix.ADJ_ESTERROR,
-		Status:   st,
-		Maxerror: int64(s.MaxError / time.Microsecond),
-		Esterror: int64(s.EstError / time.Microsecond),
-	}
+	tx := unix.Timex{Modes: unix.ADJ_STATUS | unix.ADJ_MAXERROR | unix.ADJ_ESTERROR, Status: st}
+	set(&tx.Maxerror, int64(s.MaxError/time.Microsecond))
+	set(&tx.Esterror, int64(s.EstError/time.Microsecond))
 	if err := adjtimex(&tx); err != nil {
 		return fmt.Errorf("set clock status: %w", err)
 	}
@@ -124,11 +123,11 @@ func (*Linux) KernelPLL(offset time.Duration, timeConstant int) error {
 		return fmt.Errorf("read clock status: %w", err)
 	}
 	tx := unix.Timex{
-		Modes:    unix.ADJ_OFFSET | unix.ADJ_STATUS | unix.ADJ_TIMECONST | unix.ADJ_NANO,
-		Offset:   int64(offset),
-		Status:   (cur.Status | unix.STA_PLL | unix.STA_NANO) &^ unix.STA_FLL,
-		Constant: int64(timeConstant),
+		Modes:  unix.ADJ_OFFSET | unix.ADJ_STATUS | unix.ADJ_TIMECONST | unix.ADJ_NANO,
+		Status: (cur.Status | unix.STA_PLL | unix.STA_NANO) &^ unix.STA_FLL,
 	}
+	set(&tx.Offset, int64(offset))
+	set(&tx.Constant, int64(timeConstant))
 	if err := adjtimex(&tx); err != nil {
 		return fmt.Errorf("kernel pll offset %v: %w", offset, err)
 	}
@@ -151,9 +150,14 @@ func (*Linux) State() (state int, status int32, err error) {
 // fast, independently of the frequency register the discipline writes: the
 // VM tests use it to give the guest a real oscillator error to correct.
 func (*Linux) SetTick(usec int64) error {
-	tx := unix.Timex{Modes: unix.ADJ_TICK, Tick: usec}
+	tx := unix.Timex{Modes: unix.ADJ_TICK}
+	set(&tx.Tick, usec)
 	if err := adjtimex(&tx); err != nil {
 		return fmt.Errorf("set tick %d: %w", usec, err)
 	}
 	return nil
 }
+
+// set stores v in a timex field, whose width is the platform's C long:
+// 64 bits on amd64/arm64/riscv64, 32 on 386 and arm.
+func set[T ~int32 | ~int64](field *T, v int64) { *field = T(v) }

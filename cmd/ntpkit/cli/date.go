@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/syslog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -165,21 +166,23 @@ func dateFlagError(err error) string {
 // dateAtoi is C's dateAtoi: optional dateSign and leading digits, 0 if none.
 func dateAtoi(s string) int {
 	s = strings.TrimLeft(s, " \t\n")
-	n, i, neg := 0, 0, false
+	var n int64
+	i, neg := 0, false
 	if i < len(s) && (s[i] == '+' || s[i] == '-') {
 		neg = s[i] == '-'
 		i++
 	}
+	// Saturate like a C int (also where Go's int is 32 bits).
 	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-		n = n*10 + int(s[i]-'0')
-		if n > 1<<31 {
-			n = 1 << 31
+		n = n*10 + int64(s[i]-'0')
+		if n > math.MaxInt32 {
+			n = math.MaxInt32
 		}
 	}
 	if neg {
 		n = -n
 	}
-	return n
+	return int(n)
 }
 
 // dateParseSeconds parses a decimal number of seconds like classic atolfp
