@@ -103,69 +103,24 @@ func secType(pi peerInfo, kind PeersKind) byte {
 	return '?'
 }
 
-// f8dot4 and f8dot3 are ntpq-sec's 8-column number formats.
-func f8dot4(f float64) string {
-	if math.IsNaN(f) {
-		return "     nan"
-	}
-	format := "%8d"
-	if f >= 0 {
-		switch {
-		case f < 1000:
-			format = "%8.4f"
-		case f < 10000:
-			format = "%8.3f"
-		case f < 100000:
-			format = "%8.2f"
-		case f < 1000000:
-			format = "%8.1f"
-		}
-	} else {
-		switch {
-		case f > -100:
-			format = "%8.4f"
-		case f > -1000:
-			format = "%8.3f"
-		case f > -10000:
-			format = "%8.2f"
-		case f > -100000:
-			format = "%8.1f"
-		}
-	}
-	if format == "%8d" {
-		return fmt.Sprintf(format, int64(f))
-	}
-	return fmt.Sprintf(format, f)
-}
+// f8dot4 and f8dot3 are ntpq-sec's 8-column number formats: as many of the
+// wanted decimals as fit, one fewer per decade, then an integer.
+func f8dot4(f float64) string { return f8(f, 4) }
 
-func f8dot3(f float64) string {
+func f8dot3(f float64) string { return f8(f, 3) }
+
+func f8(f float64, decimals int) string {
 	if math.IsNaN(f) {
 		return "     nan"
 	}
-	format := "%8d"
-	if f >= 0 {
-		switch {
-		case f < 10000:
-			format = "%8.3f"
-		case f < 100000:
-			format = "%8.2f"
-		case f < 1000000:
-			format = "%8.1f"
-		}
-	} else {
-		switch {
-		case f > -1000:
-			format = "%8.3f"
-		case f > -10000:
-			format = "%8.2f"
-		case f > -100000:
-			format = "%8.1f"
+	for d := decimals; d >= 1; d-- {
+		// With d decimals a positive value fits below 10^(7-d), a negative
+		// one (its sign takes a column) above -10^(6-d).
+		if (f >= 0 && f < math.Pow10(7-d)) || (f < 0 && f > -math.Pow10(6-d)) {
+			return fmt.Sprintf("%8.*f", d, f)
 		}
 	}
-	if format == "%8d" {
-		return fmt.Sprintf(format, int64(f))
-	}
-	return fmt.Sprintf(format, f)
+	return fmt.Sprintf("%8d", int64(f))
 }
 
 func (pi peerInfo) secWhen(o RenderOptions) string {
