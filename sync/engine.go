@@ -298,6 +298,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		now := e.mono()
 		next := now + time.Hour
 		for _, a := range slices.Clone(e.assocs) {
+			if !a.proto && !a.addr.IsValid() && !a.denied && !a.gone {
+				// a server name that did not resolve: retry with backoff
+				if !a.resolving && a.nextPoll <= now {
+					e.resolve(ctx, a)
+				}
+				next = min(next, max(a.nextPoll, now+time.Second))
+				continue
+			}
 			if a.proto || a.denied || a.gone || !a.addr.IsValid() {
 				continue
 			}
@@ -364,6 +372,9 @@ func (e *Engine) poll(a *assoc) {
 		if old != 0 && a.reach == 0 {
 			a.event(evUnreachable)
 			e.log.Info("association unreachable", "peer", a.label())
+		}
+		if a.reach != old {
+			defer e.publish(time.Time{}) // show the lost reach bit (ntpq)
 		}
 		if a.reach&0x07 == 0 && a.filter.HasOutput {
 			a.filter.AddInvalid(e.clk.Now())
@@ -974,9 +985,11 @@ func (e *Engine) resolve(ctx context.Context, a *assoc) {
 	a.nextPoll = e.mono() + back
 	host := a.name
 	go func() {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		addrs, err := e.o.Resolver.LookupNetIP(ctx, "ip", host)
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		addrs, err := e.o.Resolver.LookupNetIP(lctx, "ip", host)
+		cancel()
+		// deliver even a timeout (only the engine stopping drops it), or
+		// the name would stay "resolving" and never be retried
 		select {
 		case e.dns <- dnsResult{a: a, addrs: addrs, err: err}:
 		case <-ctx.Done():
