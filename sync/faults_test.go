@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/ntpkit/ntpkit/pkg/clock"
+	"github.com/ntpkit/ntpkit/pkg/discipline"
 	ntpsync "github.com/ntpkit/ntpkit/sync"
+	"github.com/ntpkit/ntpkit/sync/sim"
 )
 
 // Fault tests (issue 7): an upstream that vanishes and returns, and DNS
@@ -184,6 +186,59 @@ func TestFaultDNS(t *testing.T) {
 		}
 		if len(perDest) != 2 {
 			t.Errorf("packets went to %v", perDest)
+		}
+	})
+}
+
+// The local clock jumps by +1 s (someone ran date -s, or a VM resumed):
+// every upstream now reads 1 s behind. The engine sees only offsets, so
+// the jump is simulated as all three servers jumping by -1 s at once. The
+// engine must not call them falsetickers; after the stepout it steps once,
+// logs "clock stepped", and is synchronised to them again.
+func TestFaultLocalClockJump(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs lockedBuf
+		start := time.Now()
+		jumpAt := 3000 * time.Second
+		jump := func(t time.Time) time.Duration {
+			if t.Sub(start) > jumpAt {
+				return -time.Second
+			}
+			return 0
+		}
+		var so []sim.ServerOptions
+		var sc []ntpsync.ServerConfig
+		for i := range 3 {
+			a := sim.Addr(byte(1 + i))
+			so = append(so, sim.ServerOptions{Addr: a, Offset: jump})
+			sc = append(sc, sim.ServerLine(a, true, 6, 6))
+		}
+		w := sim.Run(sim.Scenario{Name: "local clock jumps +1 s", Duration: 6000 * time.Second, Seed: 9,
+			Net: sim.Link{Delay: 100 * time.Microsecond}, Servers: so,
+			Clients: []sim.ClientOptions{{Addr: sim.Addr(100), Servers: sc,
+				Discipline: discipline.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}}}})
+		c := w.Clients[0]
+		t.Logf("steps %d, final offset %v\n%s", c.Sim.Steps(), c.Sim.Offset(), logs.String())
+		if c.Err != nil {
+			t.Fatalf("engine: %v", c.Err)
+		}
+		if c.Sim.Steps() != 1 {
+			t.Errorf("stepped %d times, want 1", c.Sim.Steps())
+		}
+		if off := c.Sim.Offset() + time.Second; off.Abs() > time.Millisecond {
+			t.Errorf("not re-synchronised: %v from the servers", off)
+		}
+		if !bytes.Contains([]byte(logs.String()), []byte(`msg="clock stepped"`)) {
+			t.Error(`no "clock stepped" log line`)
+		}
+		sys := c.Engine.System()
+		if !sys.Synchronized() || sys.SysPeer == 0 {
+			t.Errorf("not synchronised after the jump: peer %d", sys.SysPeer)
+		}
+		for _, p := range c.Engine.Peers() {
+			if p.Select == ntpsync.SelFalsetick || p.Reach == 0 {
+				t.Errorf("%s: select %d reach %#o", p.Addr, p.Select, p.Reach)
+			}
 		}
 	})
 }
