@@ -631,9 +631,12 @@ func (e *Engine) process(a *assoc, h *ntp.Header, rx time.Time) {
 	e.clockSelect()
 }
 
+// startUpWait bounds how long the start-up step waits for a majority.
+const startUpWait = 16 * time.Second
+
 // startUp collects the first offset of each association; when all
-// configured ones answered (or 2 s after the first answer) the median goes
-// to the discipline's start-up step.
+// configured ones answered (or 2 s after the first answer) the offset the
+// selection agrees on goes to the discipline's start-up step.
 func (e *Engine) startUp(a *assoc, off time.Duration) {
 	if e.firstOff == nil {
 		e.firstOff = map[*assoc]time.Duration{}
@@ -651,16 +654,31 @@ func (e *Engine) startUp(a *assoc, off time.Duration) {
 	if len(e.firstOff) < want && e.mono()-e.firstAt < 2*time.Second {
 		return
 	}
+	// Step only to what a majority agrees on, the intersection of the
+	// synchronised sources' first samples: the median of two servers that
+	// disagree (a truechimer and a falseticker) is neither, and stepping
+	// there makes both look equally wrong afterwards. The intervals leave
+	// out the filter's dispersion, which a few samples cannot yet bring
+	// down. Without a majority, wait for more answers.
+	var cands []Candidate
+	for _, x := range e.assocs {
+		if _, ok := e.firstOff[x]; !ok || x.proto || x.denied || x.cfg.NoSelect || !x.filter.HasOutput ||
+			x.leap == ntp.LeapAlarm || x.stratum == 0 || x.stratum >= ntp.MaxStratum {
+			continue
+		}
+		lam := max(x.rootDelay+x.filter.Delay, MinDisp)/2 + x.rootDisp + x.filter.Jitter
+		cands = append(cands, Candidate{Offset: x.filter.Offset, RootDist: lam,
+			Jitter: x.filter.Jitter, Stratum: x.stratum, Prefer: x.cfg.Prefer})
+	}
+	sel := Select(cands, e.o.Select, -1)
+	if !sel.OK() {
+		if e.mono()-e.firstAt >= startUpWait {
+			e.startDone = true // no step; the loop corrects the offset
+		}
+		return
+	}
 	e.startDone = true
-	offs := make([]time.Duration, 0, len(e.firstOff))
-	for _, o := range e.firstOff {
-		offs = append(offs, o)
-	}
-	slices.Sort(offs)
-	med := offs[len(offs)/2]
-	if len(offs)%2 == 0 {
-		med = (offs[len(offs)/2-1] + med) / 2
-	}
+	med := sel.Offset
 	res, err := e.d.StartUp(med)
 	if err != nil {
 		e.fatal = err
