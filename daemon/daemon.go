@@ -179,6 +179,9 @@ func New(opts Options) (*Daemon, error) {
 		d.Close()
 		return nil, err
 	}
+	if s, ok := eng.(senderSetter); ok {
+		s.SetSender(d.sendServing)
+	}
 	if opts.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", opts.MetricsAddr)
 		if err != nil {

@@ -136,7 +136,9 @@ type SyncEngine struct {
 // SetSender was called, else from the engine's own socket.
 func (e *SyncEngine) Send(to netip.AddrPort, b []byte) error {
 	if f, ok := e.sender.Load().(func([]byte, netip.AddrPort) error); ok && f != nil {
-		return f(b, to)
+		if err := f(b, to); !errors.Is(err, errNoServingSocket) {
+			return err
+		}
 	}
 	_, err := e.conn.WriteToUDPAddrPort(b, to)
 	return err

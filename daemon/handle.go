@@ -66,6 +66,12 @@ func (w *worker) handlePacket(pkt []byte, from netip.AddrPort, rx ntp.Timestamp)
 		default:
 			m.drop(mode, dropMalformed)
 		}
+	case ntp.ModeSymmetricActive, ntp.ModeSymmetricPassive, ntp.ModeServer:
+		// the engine's packets leave from port 123 (symmetric peers
+		// expect them there), so the answers arrive here
+		if !d.forwardToEngine(pkt, from, rx, flags) {
+			m.drop(mode, dropMode)
+		}
 	default:
 		m.drop(mode, dropMode)
 	}
