@@ -240,10 +240,16 @@ func TestLiveSyncClient(t *testing.T) {
 					return fmt.Sprintf("%s: %s: type %q reach %s, want u and reachable", tool.name, r.remote, r.typ, r.reach)
 				}
 			}
-			// TODO(start-up step): once sync/engine.go's start-up step no
-			// longer steps to the median of a truechimer and a falseticker,
-			// check the offsets: within 20 ms for the servers, 250 ms for
-			// the falseticker.
+			// --no-adjust: ntpkit's clock is the system clock, which the
+			// servers share; only the falseticker is off, by 250 ms.
+			for _, addr := range servers {
+				if off := rows[addr].offset; math.Abs(off) > 20 {
+					return fmt.Sprintf("%s: %s: offset %.3f ms, want within 20 ms", tool.name, addr, off)
+				}
+			}
+			if off := rows[s.vars.False].offset; math.Abs(off-250) > 20 {
+				return fmt.Sprintf("%s: falseticker: offset %.3f ms, want 250 ms within 20 ms", tool.name, off)
+			}
 		}
 		if code != 0 {
 			return fmt.Sprintf("ntpstat exit %d", code)
@@ -300,17 +306,15 @@ func TestLiveSyncPeers(t *testing.T) {
 		if r := rows[s.vars.NTPsec]; r.typ != "s" {
 			return fmt.Sprintf("ntpkit: NTPsec ntpd %s: type %q, want s", s.vars.NTPsec, r.typ)
 		}
-		// TODO(symmetric): classic ntpd's and chronyd's associations with
-		// ntpkit stay unreachable until the daemon sends its symmetric
-		// packets from port 123 and hands those it receives there to the
-		// engine; then check reach here too.
-		if r := peerRows(cla)[s.vars.Ntpkit]; r.typ != "s" {
-			return fmt.Sprintf("classic ntpd: ntpkit %s: type %q, want s", s.vars.Ntpkit, r.typ)
+		rows = peerRows(cla)
+		if r := rows[s.vars.Ntpkit]; r.typ != "s" || !r.reachable() {
+			return fmt.Sprintf("classic ntpd: ntpkit %s: type %q reach %q, want s and reachable", s.vars.Ntpkit, r.typ, r.reach)
 		}
 		// chronyc sources: mode "=" (peer), then state, address, stratum,
 		// poll, reach (octal)
-		if !regexp.MustCompile(`(?m)^=. ` + regexp.QuoteMeta(s.vars.Ntpkit) + `\s+\d+\s+-?\d+\s+([0-7]+)\s`).MatchString(chr) {
-			return fmt.Sprintf("chronyd: ntpkit %s not a peer (=) in chronyc sources", s.vars.Ntpkit)
+		m := regexp.MustCompile(`(?m)^=. ` + regexp.QuoteMeta(s.vars.Ntpkit) + `\s+\d+\s+-?\d+\s+([0-7]+)\s`).FindStringSubmatch(chr)
+		if m == nil || m[1] == "0" {
+			return fmt.Sprintf("chronyd: ntpkit %s not a reachable peer (=) in chronyc sources", s.vars.Ntpkit)
 		}
 		// NTPsec's "peer" is a client association ("u")
 		rows = peerRows(sec)
