@@ -86,23 +86,8 @@ func (c *Control) writeVar(h mode6.Header, data []byte, leap uint8, status uint1
 		return c.fail(h, leap, mode6.ErrCodePermission, send)
 	}
 	for len(data) > 0 {
-		end := 0
-		for end < len(data) && data[end] != ',' {
-			end++
-		}
-		item := data[:end]
-		if end < len(data) {
-			data = data[end+1:]
-		} else {
-			data = nil
-		}
-		for i := range item {
-			if item[i] == '=' {
-				item = item[:i]
-				break
-			}
-		}
-		item = trimSpace(item)
+		var item []byte
+		item, data = nextListName(data)
 		if len(item) == 0 {
 			continue
 		}

@@ -199,23 +199,8 @@ func (c *Control) parseList(data []byte, names []string) (ok bool) {
 	c.want = [64]bool{}
 	c.wantN = 0
 	for len(data) > 0 {
-		end := 0
-		for end < len(data) && data[end] != ',' {
-			end++
-		}
-		item := data[:end]
-		if end < len(data) {
-			data = data[end+1:]
-		} else {
-			data = nil
-		}
-		for i := 0; i < len(item); i++ {
-			if item[i] == '=' {
-				item = item[:i]
-				break
-			}
-		}
-		item = trimSpace(item)
+		var item []byte
+		item, data = nextListName(data)
 		if len(item) == 0 {
 			continue
 		}
@@ -229,6 +214,27 @@ func (c *Control) parseList(data []byte, names []string) (ok bool) {
 		}
 	}
 	return true
+}
+
+// nextListName splits the first item off a mode 6 variable list
+// ("name[=value],..."): it returns the item's name without "=value" and white
+// space, and the rest of the list after the comma. It does not allocate.
+func nextListName(data []byte) (name, rest []byte) {
+	end := 0
+	for end < len(data) && data[end] != ',' {
+		end++
+	}
+	name = data[:end]
+	if end < len(data) {
+		rest = data[end+1:]
+	}
+	for i := range name {
+		if name[i] == '=' {
+			name = name[:i]
+			break
+		}
+	}
+	return trimSpace(name), rest
 }
 
 func trimSpace(b []byte) []byte {
