@@ -1,3 +1,5 @@
+//go:build gendocs
+
 package cli
 
 import (
@@ -77,24 +79,6 @@ func manDate(getenv func(string) string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q: %w", s, err)
 	}
 	return time.Unix(sec, 0).UTC(), nil
-}
-
-// docsEnv is a neutral environment, so generated text never depends on
-// the caller's environment variables.
-func docsEnv(argv0 string) *Env {
-	return &Env{
-		Args: []string{argv0}, Stdin: strings.NewReader(""),
-		Stdout: io.Discard, Stderr: io.Discard,
-		Getenv: func(string) string { return "" },
-	}
-}
-
-// appletRoot builds an applet as the root command it is when invoked by its
-// symlink name, exactly as Main does.
-func appletRoot(a applet) *cobra.Command {
-	cmd := a.build(docsEnv(a.name))
-	cmd.Use = a.name + strings.TrimPrefix(cmd.Use, a.command)
-	return cmd
 }
 
 func appletSection(a applet) string {

@@ -31,6 +31,17 @@ func OSEnv() *Env {
 	return &Env{Args: os.Args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 }
 
+// docsEnv is a neutral environment (empty stdin, discarded output, no
+// environment variables), so generated documentation and command-tree
+// comparisons never depend on the caller's environment.
+func docsEnv(argv0 string) *Env {
+	return &Env{
+		Args: []string{argv0}, Stdin: strings.NewReader(""),
+		Stdout: io.Discard, Stderr: io.Discard,
+		Getenv: func(string) string { return "" },
+	}
+}
+
 // Argv0 is the name the program was invoked by, as classic tools print it.
 func (e *Env) Argv0() string {
 	if len(e.Args) == 0 {
@@ -94,8 +105,7 @@ func Main(env *Env) int {
 			fmt.Fprintf(env.Stderr, "ntpkit: applet not found: %q (known: %s)\n", name, appletNames())
 			return 127
 		}
-		cmd = a.build(env)
-		cmd.Use = a.name + strings.TrimPrefix(cmd.Use, a.command)
+		cmd = a.root(env)
 	}
 	args := env.Args
 	if len(args) > 0 {
@@ -122,6 +132,18 @@ func exitStatus(env *Env, err error) int {
 	fmt.Fprintf(env.Stderr, "%s: %v\n", filepath.Base(env.Argv0()), err)
 	return 1
 }
+
+// root builds the applet as the root command it is when invoked by its
+// symlink name: the same tree as `ntpkit <command>`, named after the link.
+func (a applet) root(env *Env) *cobra.Command {
+	cmd := a.build(env)
+	cmd.Use = a.name + strings.TrimPrefix(cmd.Use, a.command)
+	return cmd
+}
+
+// appletRoot is a.root in a neutral environment, for documentation and
+// for comparing command trees.
+func appletRoot(a applet) *cobra.Command { return a.root(docsEnv(a.name)) }
 
 func findApplet(name string) (applet, bool) {
 	for _, a := range applets() {
