@@ -233,13 +233,17 @@ func scenarioDaemon(host string) {
 		state, _, _ = adj.State()
 		freq, _ = adj.Frequency()
 		logf("INFO daemon t=%s offset=%v state=%d freq=%.2fppm", time.Until(deadline).Round(time.Second), off, state, freq)
-		if state == unix.TIME_OK && off.Abs() < time.Millisecond && freq > -105 && freq < -95 {
+		if state == unix.TIME_OK && off.Abs() < time.Millisecond && freq > -110 && freq < -90 {
 			break
 		}
 	}
 	check("daemon-time-ok", state == unix.TIME_OK, "kernel state %d", state)
 	check("daemon-offset", lastOff.Abs() < time.Millisecond, "offset %v", lastOff)
-	check("daemon-frequency", freq > -105 && freq < -95, "frequency correction %.2f ppm, want -100 ppm +-5 (tick +100 ppm)", freq)
+	// ±10 ppm: under TCG the guest oscillator itself wanders by a few ppm
+	// with host load (shared/vmclock measured -2.9..+0.8 ppm idle), and one
+	// CI run under full test-suite load read -107.6 ppm with the offset
+	// held under 0.4 ms, i.e. a correct lock on a slightly different rate.
+	check("daemon-frequency", freq > -110 && freq < -90, "frequency correction %.2f ppm, want -100 ppm +-10 (tick +100 ppm)", freq)
 }
 
 func loadModules() {
