@@ -9,7 +9,6 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -258,20 +257,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		engErr <- d.engine.Run(ctx)
 	}()
 	d.serveAll(ctx, &wg)
-	var srv *http.Server
 	if d.metricLn != nil {
-		mux := http.NewServeMux()
-		mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-			d.writeProm(w)
-		})
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(d.metricLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				d.log.Error("metrics server", "err", err)
-			}
+			serveMetrics(ctx, d.metricLn, d.writeProm, d.log)
 		}()
 		d.log.Info("serving metrics", "addr", d.metricLn.Addr().String())
 	}
@@ -312,11 +302,6 @@ loop:
 		}
 	}
 	cancel()
-	if srv != nil {
-		sctx, c2 := context.WithTimeout(context.Background(), time.Second)
-		_ = srv.Shutdown(sctx)
-		c2()
-	}
 	d.closeConns()
 	wg.Wait()
 	d.writeDrift()
