@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -237,9 +238,15 @@ func TestQueryPretty(t *testing.T) {
 	if strings.Contains(r.stdout, "\x1b[") {
 		t.Errorf("--color never printed escapes:\n%s", r.stdout)
 	}
+	plain := r.stdout
 	r = runCmd(t, buildQuery, deps, []string{"ntpq", "--pretty", "--color", "always", "-p"}, "")
 	if !strings.Contains(r.stdout, "\x1b[") {
 		t.Errorf("--color always printed no escapes:\n%s", r.stdout)
+	}
+	// Colour must not move the borders: without its escapes the coloured
+	// table is the plain one.
+	if got := regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(r.stdout, ""); got != plain {
+		t.Errorf("coloured table misaligned:\n%s\nplain:\n%s", got, plain)
 	}
 	// auto: not a terminal here, so no colour.
 	r = runCmd(t, buildQuery, deps, []string{"ntpq", "--pretty", "-p"}, "")

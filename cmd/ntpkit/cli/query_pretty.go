@@ -7,7 +7,6 @@ import (
 
 	"github.com/fatih/color"
 	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/ntpkit/ntpkit/query"
 )
@@ -36,15 +35,17 @@ func renderPretty(w io.Writer, m *query.PeersModel, kind query.PeersKind, o quer
 	red := color.New(color.FgRed)
 	faint := color.New(color.Faint)
 
-	L, R := tw.AlignLeft, tw.AlignRight
-	t := tablewriter.NewTable(w,
-		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{Global: R, PerColumn: []tw.Align{L, L, L, R, R, L, R, R, R, R, R, R}}),
-		tablewriter.WithHeaderAlignment(tw.AlignCenter))
+	L, R := tablewriter.ALIGN_LEFT, tablewriter.ALIGN_RIGHT
+	t := tablewriter.NewWriter(w)
+	t.SetAutoFormatHeaders(false)
+	t.SetAutoWrapText(false) // a peer row stays one line, like ntpq -w
+	t.SetHeaderAlignment(tablewriter.ALIGN_CENTER)
+	t.SetColumnAlignment([]int{L, L, L, R, R, L, R, R, R, R, R, R})
 	third := "refid"
 	if kind == query.KindOpeers {
 		third = "local"
 	}
-	t.Header("", "remote", third, "assid", "st", "t", "when", "poll", "reach", "delay ms", "offset ms", "jitter ms")
+	t.SetHeader([]string{"", "remote", third, "assid", "st", "t", "when", "poll", "reach", "delay ms", "offset ms", "jitter ms"})
 	ms := func(p *float64) string {
 		if p == nil {
 			return "-"
@@ -86,8 +87,8 @@ func renderPretty(w io.Writer, m *query.PeersModel, kind query.PeersKind, o quer
 		if kind == query.KindOpeers {
 			last = p.DispMS
 		}
-		_ = t.Append([]string{tally, remote, paint(faint, ref), strconv.Itoa(int(p.AssocID)), strconv.FormatInt(p.Stratum, 10),
+		t.Append([]string{tally, remote, paint(faint, ref), strconv.Itoa(int(p.AssocID)), strconv.FormatInt(p.Stratum, 10),
 			p.Type, when, strconv.FormatInt(p.PollSeconds, 10), reach, ms(p.DelayMS), ms(p.OffsetMS), ms(last)})
 	}
-	_ = t.Render()
+	t.Render()
 }
