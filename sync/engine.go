@@ -382,6 +382,7 @@ func (e *Engine) poll(a *assoc) {
 		a.polls++
 		if a.reach == 0 {
 			a.unreach++
+			e.peerFallback(a)
 			if a.unreach > 8 {
 				a.hpoll = min(a.maxPoll, a.hpoll+1)
 			}
@@ -478,6 +479,10 @@ func (e *Engine) receive(p inPacket) {
 		}
 		e.recvClient(a, &h, p.rx)
 	case ntp.ModeSymmetricActive, ntp.ModeSymmetricPassive:
+		if a != nil && a.cfg.Kind == KindPeer && a.hmode == ntp.ModeClient && h.Mode == ntp.ModeSymmetricActive {
+			a.hmode = ntp.ModeSymmetricActive // the peer does speak symmetric mode after all
+			e.log.Info("peer answers in symmetric mode again; back to symmetric active", "peer", a.label())
+		}
 		if a != nil && a.hmode == ntp.ModeSymmetricActive {
 			e.recvSymmetric(a, &h, p.rx)
 			return
@@ -486,6 +491,27 @@ func (e *Engine) receive(p inPacket) {
 			e.passiveReply(&h, p.from, p.rx)
 		}
 	}
+}
+
+// peerFallbackPolls is how many unanswered symmetric active polls make a
+// "peer" association try client mode instead.
+const peerFallbackPolls = 8
+
+// peerFallback turns a "peer" association that has never been answered in
+// symmetric mode into a client association. NTPsec ntpd (1.2 and later)
+// dropped symmetric mode: it treats its own "peer" lines as "server" and
+// silently ignores symmetric active packets, so without this a ntpkit peer
+// of an NTPsec host would never reach it. A symmetric active packet from the
+// peer later switches the association back (see receive).
+func (e *Engine) peerFallback(a *assoc) {
+	// unreach counts this poll too: peerFallbackPolls packets went unanswered
+	if a.cfg.Kind != KindPeer || a.hmode != ntp.ModeSymmetricActive || a.lastXmt != 0 || a.unreach != peerFallbackPolls+1 {
+		return
+	}
+	a.hmode = ntp.ModeClient
+	a.recent, a.org, a.rec = nil, 0, 0
+	e.log.Warn("peer never answered in symmetric mode; polling it as a server (NTPsec ntpd treats \"peer\" as \"server\")",
+		"peer", a.label(), "polls", peerFallbackPolls)
 }
 
 // passiveReply answers a symmetric active packet from a source we have no
