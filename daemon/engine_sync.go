@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -32,6 +33,10 @@ import (
 // With EngineParams.Adjuster nil (--no-adjust) the engine disciplines a
 // simulated clock that follows the system clock: every variable is computed
 // (offset, frequency, jitter) but the system clock is never touched.
+//
+// The clock is disciplined by ntpkit's own loop, or by the kernel PLL after
+// an explicit "enable kernel" (see kernelDiscipline). Leap warnings reach
+// the kernel only on the last day of the month (leapGate).
 func NewSyncEngine(p EngineParams) (Engine, error) {
 	cfg := p.Config
 	if cfg == nil {
@@ -85,7 +90,18 @@ func NewSyncEngine(p EngineParams) (Engine, error) {
 		}
 		adj = clock.NewSim(base, clock.SimOptions{})
 	}
-	do := discipline.Options{Adjuster: adj, PanicOnce: p.AllowBigStep, SlewOnly: p.SlewOnly, Logger: p.Logger}
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	kernel := kernelDiscipline(p, cfg, adj, log)
+	if kernel {
+		log.Info("clock discipline: kernel PLL (enable kernel)")
+	} else if p.Adjuster != nil {
+		log.Info("clock discipline: ntpkit's own loop")
+	}
+	do := discipline.Options{Adjuster: gateLeap(adj, log), Kernel: kernel,
+		PanicOnce: p.AllowBigStep, SlewOnly: p.SlewOnly, Logger: p.Logger}
 	if p.FrequencyValid {
 		f := p.FrequencyPPM
 		do.InitialFrequency = &f

@@ -198,6 +198,10 @@ type SystemFlags struct {
 	Auth      bool `json:"auth"`      // default on
 	Calibrate bool `json:"calibrate"` // default off
 	Kernel    bool `json:"kernel"`    // default on
+	// KernelSet is true when an enable or disable line named "kernel".
+	// ntpd's default is the kernel discipline; ntpkit's daemon uses its
+	// own loop unless "enable kernel" is explicit, so it must know.
+	KernelSet bool `json:"-"`
 	Monitor   bool `json:"monitor"`   // default on
 	NTP       bool `json:"ntp"`       // default on
 	PPS       bool `json:"pps"`       // default off

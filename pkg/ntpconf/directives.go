@@ -625,7 +625,7 @@ func flagsHandler(on bool) handler {
 			case "calibrate":
 				f.Calibrate = on
 			case "kernel":
-				f.Kernel = on
+				f.Kernel, f.KernelSet = on, true
 			case "monitor":
 				f.Monitor = on
 			case "ntp":
