@@ -202,10 +202,10 @@ type SystemFlags struct {
 	// ntpd's default is the kernel discipline; ntpkit's daemon uses its
 	// own loop unless "enable kernel" is explicit, so it must know.
 	KernelSet bool `json:"-"`
-	Monitor   bool `json:"monitor"`   // default on
-	NTP       bool `json:"ntp"`       // default on
-	PPS       bool `json:"pps"`       // default off
-	Stats     bool `json:"stats"`     // default off
+	Monitor   bool `json:"monitor"` // default on
+	NTP       bool `json:"ntp"`     // default on
+	PPS       bool `json:"pps"`     // default off
+	Stats     bool `json:"stats"`   // default off
 }
 
 // InterfaceAction is the action of an interface (nic) rule.
