@@ -111,6 +111,7 @@ type assoc struct {
 
 	resolving    bool
 	resolveFails int
+	reresolveAt  int // unreach count of the next lookup of a server name (resolve.go)
 }
 
 func (a *assoc) event(code uint8) {

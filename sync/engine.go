@@ -311,6 +311,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 			if a.nextPoll <= now {
 				e.poll(a)
+				e.maybeReresolve(ctx, a)
 			}
 			if a.gone {
 				continue
@@ -1023,22 +1024,10 @@ func (e *Engine) resolve(ctx context.Context, a *assoc) {
 	if a.resolving {
 		return
 	}
-	a.resolving = true
 	// retry interval: doubles from 64 s up to 1 h
 	back := time.Duration(64<<min(a.resolveFails, 6)) * time.Second
 	a.nextPoll = e.mono() + back
-	host := a.name
-	go func() {
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		addrs, err := e.o.Resolver.LookupNetIP(lctx, "ip", host)
-		cancel()
-		// deliver even a timeout (only the engine stopping drops it), or
-		// the name would stay "resolving" and never be retried
-		select {
-		case e.dns <- dnsResult{a: a, addrs: addrs, err: err}:
-		case <-ctx.Done():
-		}
-	}()
+	e.lookup(ctx, a)
 }
 
 func (e *Engine) resolved(r dnsResult) {
@@ -1051,10 +1040,7 @@ func (e *Engine) resolved(r dnsResult) {
 	}
 	a.resolveFails = 0
 	if !a.proto {
-		if !a.addr.IsValid() {
-			a.addr = netip.AddrPortFrom(r.addrs[0].Unmap(), e.o.Port)
-			a.nextPoll = e.mono()
-		}
+		e.serverResolved(a, r.addrs) // resolve.go
 		return
 	}
 	now := e.mono()
