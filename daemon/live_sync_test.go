@@ -274,8 +274,8 @@ func TestLiveSyncClient(t *testing.T) {
 // and chronyd form symmetric active/active pairs with ntpkit (type "s" in
 // ntpq, mode "=" in chronyc sources, reachable). NTPsec 1.2 no longer does
 // symmetric mode: its "peer" polls ntpkit as a server (type "u"), and it
-// leaves ntpkit's symmetric active packets unanswered, so ntpkit's
-// association with it is configured ("s") but never reachable.
+// leaves ntpkit's symmetric active packets unanswered, so after four
+// unanswered polls ntpkit polls it as a server too (type "u", reachable).
 func TestLiveSyncPeers(t *testing.T) {
 	t.Parallel()
 	s := newSyncNet(t, 3*time.Minute)
@@ -289,7 +289,8 @@ func TestLiveSyncPeers(t *testing.T) {
 	d := s.startNtpkit("ntpkit-peer.conf")
 	cq := testenv.ClassicBin("ntpq")
 	var last string
-	why := poll(t, s.ctx, 90*time.Second, func() string {
+	// 4 unanswered polls (8 s at first, then backing off) before the NTPsec fallback
+	why := poll(t, s.ctx, 130*time.Second, func() string {
 		own, _ := s.run(s.pair.A, false, "ntpq", "-n", "-p")
 		cla, _ := s.run(s.pair.B, true, cq, "-n", "-p", s.vars.Classic)
 		sec, _ := s.run(s.pair.B, false, "ntpq", "-n", "-p", s.vars.NTPsec)
@@ -303,8 +304,8 @@ func TestLiveSyncPeers(t *testing.T) {
 		if r := rows[s.vars.ChronyPeer]; r.typ != "s" || !r.reachable() || math.Abs(r.offset) > 20 {
 			return fmt.Sprintf("ntpkit: chronyd %s: type %q reach %q offset %.3f ms, want s, reachable, within 20 ms", s.vars.ChronyPeer, r.typ, r.reach, r.offset)
 		}
-		if r := rows[s.vars.NTPsec]; r.typ != "s" {
-			return fmt.Sprintf("ntpkit: NTPsec ntpd %s: type %q, want s", s.vars.NTPsec, r.typ)
+		if r := rows[s.vars.NTPsec]; r.typ != "u" || !r.reachable() || math.Abs(r.offset) > 20 {
+			return fmt.Sprintf("ntpkit: NTPsec ntpd %s: type %q reach %q offset %.3f ms, want u (client-mode fallback), reachable, within 20 ms", s.vars.NTPsec, r.typ, r.reach, r.offset)
 		}
 		rows = peerRows(cla)
 		if r := rows[s.vars.Ntpkit]; r.typ != "s" || !r.reachable() {

@@ -496,7 +496,7 @@ func (e *Engine) receive(p inPacket) {
 
 // peerFallbackPolls is how many unanswered symmetric active polls make a
 // "peer" association try client mode instead.
-const peerFallbackPolls = 8
+const peerFallbackPolls = 4
 
 // peerFallback turns a "peer" association that has never been answered in
 // symmetric mode into a client association. NTPsec ntpd (1.2 and later)

@@ -14,7 +14,7 @@ import (
 )
 
 // A "peer" whose other end only answers client mode (as NTPsec ntpd 1.2
-// does with its own "peer" lines) is polled as a server after eight
+// does with its own "peer" lines) is polled as a server after four
 // unanswered symmetric polls, and the client synchronises to it.
 func TestPeerFallsBackToClientMode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -60,13 +60,13 @@ func TestPeerFallbackUndoneBySymmetricPacket(t *testing.T) {
 			}
 			return ms
 		}
-		for i, m := range modes(8) {
+		for i, m := range modes(4) {
 			if m != ntp.ModeSymmetricActive {
 				t.Fatalf("poll %d sent mode %d, want symmetric active", i, m)
 			}
 		}
 		if m := modes(1)[0]; m != ntp.ModeClient {
-			t.Fatalf("after 8 unanswered polls sent mode %d, want client", m)
+			t.Fatalf("after 4 unanswered polls sent mode %d, want client", m)
 		}
 		// The peer comes up and speaks symmetric mode.
 		now := ntp.TimestampFromTime(time.Now())
