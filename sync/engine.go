@@ -114,6 +114,7 @@ type Engine struct {
 	startStepped bool
 	firstOff     map[*assoc]time.Duration
 	firstAt      time.Duration
+	loopOn       bool // the regular selection has fed the discipline (see startTrack)
 	fatal        error
 
 	sysSnap   atomic.Pointer[SystemState]
@@ -687,17 +688,8 @@ func (e *Engine) startUp(a *assoc, off time.Duration) {
 	// there makes both look equally wrong afterwards. The intervals leave
 	// out the filter's dispersion, which a few samples cannot yet bring
 	// down. Without a majority, wait for more answers.
-	var cands []Candidate
-	for _, x := range e.assocs {
-		if _, ok := e.firstOff[x]; !ok || x.proto || x.denied || x.cfg.NoSelect || !x.filter.HasOutput ||
-			x.leap == ntp.LeapAlarm || x.stratum == 0 || x.stratum >= ntp.MaxStratum {
-			continue
-		}
-		lam := max(x.rootDelay+x.filter.Delay, MinDisp)/2 + x.rootDisp + x.filter.Jitter
-		cands = append(cands, Candidate{Offset: x.filter.Offset, RootDist: lam,
-			Jitter: x.filter.Jitter, Stratum: x.stratum, Prefer: x.cfg.Prefer})
-	}
-	sel := Select(cands, e.o.Select, -1)
+	now := e.clk.Now()
+	sel, idx := e.startSelect(now, true)
 	if !sel.OK() {
 		if e.mono()-e.firstAt >= startUpWait {
 			e.startDone = true // no step; the loop corrects the offset
@@ -706,7 +698,8 @@ func (e *Engine) startUp(a *assoc, off time.Duration) {
 	}
 	e.startDone = true
 	med := sel.Offset
-	res, err := e.d.StartUp(med)
+	_, errc := e.updateOffset(sel, idx, now)
+	res, err := e.d.StartUpSample(discipline.Sample{Time: now, Offset: med, Mark: e.d.Mark(), Error: errc})
 	if err != nil {
 		e.fatal = err
 		e.sysEvent(7)
@@ -718,6 +711,68 @@ func (e *Engine) startUp(a *assoc, off time.Duration) {
 		e.afterStep()
 		e.startStepped = true
 		e.publish(e.clk.Now())
+	}
+}
+
+// startSelect is the selection of the start-up: the intersection of the
+// sources' latest filter outputs (with first, only those that answered in
+// the start-up window), whose intervals leave out the filter's dispersion,
+// which a few samples cannot yet bring down.
+func (e *Engine) startSelect(now time.Time, first bool) (Selection, []*assoc) {
+	var cands []Candidate
+	var idx []*assoc
+	for _, x := range e.assocs {
+		if _, ok := e.firstOff[x]; first && !ok {
+			continue
+		}
+		if x.proto || x.denied || x.cfg.NoSelect || !x.filter.HasOutput ||
+			x.leap == ntp.LeapAlarm || x.stratum == 0 || x.stratum >= ntp.MaxStratum {
+			continue
+		}
+		lam := max(x.rootDelay+x.filter.Delay, MinDisp)/2 + x.rootDisp + x.filter.Jitter
+		cands = append(cands, Candidate{Offset: e.project(x, now), RootDist: lam,
+			Jitter: x.filter.Jitter, Stratum: x.stratum, Prefer: x.cfg.Prefer})
+		idx = append(idx, x)
+	}
+	return Select(cands, e.o.Select, -1), idx
+}
+
+// startTrack feeds the discipline while the selection cannot pick a
+// system peer yet: after the start-up step the clock filters start empty
+// and a source's root distance falls below the limit only with its fourth
+// sample, but the frequency error, uncorrected, costs more than the phase
+// in those seconds. So until the first regular update, each new sample of
+// a source the start-up selection agrees on (the one that chose the step)
+// goes to the discipline; the clock is not reported synchronised before
+// the regular selection has a system peer.
+func (e *Engine) startTrack(now time.Time) {
+	fresh := false
+	for _, a := range e.assocs {
+		fresh = fresh || a.newSample
+		a.newSample = false
+	}
+	if !fresh {
+		return
+	}
+	sel, idx := e.startSelect(now, false)
+	if !sel.OK() {
+		return
+	}
+	off, errc := e.updateOffset(sel, idx, now)
+	res, err := e.d.Update(discipline.Sample{Time: now, Offset: off, Mark: e.d.Mark(), Jitter: sel.Jitter, Error: errc})
+	if err != nil {
+		var pe *discipline.PanicError
+		if errors.As(err, &pe) {
+			e.sysEvent(7)
+			e.fatal = err
+			return
+		}
+		e.log.Error("cannot adjust the clock", "err", err)
+		return
+	}
+	if res.Action == discipline.Stepped {
+		e.sysEvent(12)
+		e.afterStep()
 	}
 }
 
@@ -783,6 +838,9 @@ func (e *Engine) clockSelect() {
 		}
 		e.sysPeer = nil
 		e.sys.SysPeer = 0
+		if e.d != nil && e.startDone && !e.loopOn && !e.o.Once {
+			e.startTrack(now)
+		}
 		e.orphan(now)
 		e.publish(now)
 		return
@@ -821,6 +879,7 @@ func (e *Engine) clockUpdate(sp *assoc, sel Selection, idx []*assoc, now time.Ti
 			return
 		}
 		off, errc := e.updateOffset(sel, idx, now)
+		e.loopOn = true
 		res, err := e.d.Update(discipline.Sample{Time: now, Offset: off, Mark: e.d.Mark(), Jitter: sel.Jitter, Error: errc})
 		if err != nil {
 			var pe *discipline.PanicError
@@ -906,7 +965,11 @@ func (e *Engine) updateOffset(sel Selection, idx []*assoc, now time.Time) (time.
 			continue
 		}
 		md := a.filter.MinDelay()
-		errS := (l.Delay-md).Seconds()/2 + md.Seconds()/20 + 1e-6
+		errS := (l.Delay-md).Seconds()/2 + md.Seconds()/20 + l.Dispersion.Seconds() + 1e-6
+		// Until several samples establish the minimum delay, a sample's
+		// asymmetry is bounded only by half its round trip: a uniform
+		// error within that bound, shrinking as samples accumulate.
+		errS = max(errS, l.Delay.Seconds()/(2*math.Sqrt(3)*float64(validStages(&a.filter, now))))
 		// popcorn gate: a latest sample far from the filter's choice (a
 		// spike, or a source that just stepped) is not used; the filter's
 		// own sample stands in for it.
@@ -924,6 +987,18 @@ func (e *Engine) updateOffset(sel Selection, idx []*assoc, now time.Time) (time.
 		return sel.Offset, 0
 	}
 	return time.Duration(so / sw * 1e9), time.Duration(1 / math.Sqrt(sw) * 1e9)
+}
+
+// validStages counts the filter's valid samples (at least 1).
+func validStages(f *Filter, now time.Time) int {
+	n := 0
+	_, _, disp := f.Stages(now)
+	for _, d := range disp {
+		if d < MaxDisp {
+			n++
+		}
+	}
+	return max(n, 1)
 }
 
 // leapVote passes on a leap warning when a majority of the survivors
@@ -962,8 +1037,14 @@ func (e *Engine) afterStep() {
 		}
 		a.hpoll = a.minPoll
 		if a.cfg.Iburst && !a.denied && !a.kissed {
+			// a burst under way keeps its 2 s spacing; otherwise the
+			// next packet goes 2 s from now, never closer than 2 s to
+			// the last one (servers with "restrict limited" kiss
+			// clients that poll faster)
+			if a.burst == 0 {
+				a.nextPoll = min(a.nextPoll, now+2*time.Second)
+			}
 			a.burst = max(a.burst, 5)
-			a.nextPoll = min(a.nextPoll, now+time.Second)
 		}
 	}
 	e.sysPeer = nil

@@ -78,6 +78,21 @@ const (
 	tailSlew    = 5e-3 // seconds left to adjtime after a fast slew
 	// poll adaptation (ntpd's PGATE and LIMIT)
 	limit = 30
+	// minFreqSpan is the shortest span of regression points that gives a
+	// frequency estimate (two replies of an iburst are 2 s apart; replies
+	// of several servers to the same poll are not independent).
+	minFreqSpan = 1.0 // s
+	// driftVar is the variance of a drift-file frequency (1 ppm: the
+	// temperature may have changed since it was written).
+	driftVar = 1e-12
+	// oscVar is the variance of an oscillator's frequency error before
+	// any measurement (an uncalibrated PC clock is typically off by up to
+	// 100 ppm): the prior that keeps two noisy first samples from setting
+	// an absurd frequency.
+	oscVar = 1e-8
+	// stepPriorVar is the smallest variance of the frequency carried over
+	// a step (the oscillator itself may have jumped, e.g. a VM migration).
+	stepPriorVar = 1e-12
 )
 
 // KernelPLL is implemented by clocks with a kernel phase-locked loop
@@ -209,6 +224,11 @@ type Discipline struct {
 	state      State
 	wanderVar  float64
 	count      int
+	// fvar is the variance of base ((s/s)^2; +Inf: not measured). prior
+	// and priorVar are a frequency known independently of the current
+	// regression points (the drift file, or the estimate before a step
+	// cleared them); priorVar +Inf: none.
+	fvar, prior, priorVar float64
 }
 
 // New builds a discipline and applies the initial frequency.
@@ -245,7 +265,7 @@ func New(o Options) (*Discipline, error) {
 			return nil, errors.New("discipline: kernel discipline requested but the clock has no kernel PLL")
 		}
 	}
-	d := &Discipline{o: o, adj: o.Adjuster, log: o.Logger}
+	d := &Discipline{o: o, adj: o.Adjuster, log: o.Logger, fvar: math.Inf(1), priorVar: math.Inf(1)}
 	now := d.adj.Now()
 	d.tRef = now
 	if o.InitialFrequency != nil {
@@ -254,8 +274,12 @@ func New(o Options) (*Discipline, error) {
 			return nil, fmt.Errorf("discipline: restore frequency: %w", err)
 		}
 		d.freq, d.base, d.freqKnown, d.settled = f*1e-6, f*1e-6, true, true
-	} else if f, err := d.adj.Frequency(); err == nil {
-		d.freq, d.base = f*1e-6, f*1e-6
+		d.prior, d.priorVar, d.fvar = d.base, driftVar, driftVar
+	} else {
+		if f, err := d.adj.Frequency(); err == nil {
+			d.freq, d.base = f*1e-6, f*1e-6
+		}
+		d.prior, d.priorVar = d.base, oscVar
 	}
 	d.state.Poll = o.MinPoll
 	d.state.FrequencyPPM = d.base * 1e6
@@ -398,7 +422,7 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 				if d.spikeN == 0 {
 					d.spikeStart = now
 				} else if now.Sub(d.spikeStart) >= d.o.StepOut {
-					return d.step(now, theta) // ntpd's stepout
+					return d.step(now, theta, false) // ntpd's stepout
 				}
 				d.spikeN, d.spikeOff = 1, th
 				d.log.Info("offset spike held", "offset", theta)
@@ -410,7 +434,7 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 				return Result{Action: Spike, Offset: theta}, nil
 			}
 		}
-		return d.step(now, theta)
+		return d.step(now, theta, false)
 	}
 	d.spikeN = 0
 
@@ -420,22 +444,13 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 			return Result{}, err
 		}
 		if f, err := d.adj.Frequency(); err == nil {
-			d.noteFreq(f * 1e-6)
+			d.noteFreq(f*1e-6, math.Inf(1))
 		}
 		d.finishUpdate(th, 0)
 		return Result{Action: Kernel, Offset: theta}, nil
 	}
 
-	rho := th + d.correction(now)
-	errS := s.Error.Seconds()
-	if errS <= 0 {
-		errS = 100e-6
-	}
-	errS = math.Max(errS, 1e-7)
-	d.points = append(d.points, point{t: now, rho: rho, w: 1 / (errS * errS)})
-	if len(d.points) > maxPoints {
-		d.points = d.points[len(d.points)-maxPoints:]
-	}
+	errS := d.addPoint(now, th, s.Error)
 	// Wander makes old samples misleading: keep at most windowPolls poll
 	// intervals (and never fewer than 3 points).
 	maxAge := time.Duration(windowPolls*math.Exp2(float64(d.state.Poll))) * time.Second
@@ -447,9 +462,11 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 	if fit.n >= settleN && fit.span >= settleSpan {
 		d.settled = true
 	}
-	if fit.n >= 3 && fit.span >= 4 {
-		d.noteFreq(fit.slope)
-		e = fit.intercept - d.correction(now)
+	if fit.n >= 2 && fit.span >= minFreqSpan {
+		f, v := d.estimate(fit)
+		d.noteFreq(f, v)
+		// the phase now on the line of that slope through the points
+		e = fit.my - f*fit.mx - d.correction(now)
 	}
 	if err := d.applyPhase(now, e); err != nil {
 		return Result{}, err
@@ -458,8 +475,41 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 	return Result{Action: Slewed, Offset: theta}, nil
 }
 
-func (d *Discipline) noteFreq(f float64) {
+// addPoint adds a regression point: offset th (s) measured now with
+// standard error errD (0: 100 us). It returns the error used.
+func (d *Discipline) addPoint(now time.Time, th float64, errD time.Duration) float64 {
+	errS := errD.Seconds()
+	if errS <= 0 {
+		errS = 100e-6
+	}
+	errS = math.Max(errS, 1e-7)
+	d.points = append(d.points, point{t: now, rho: th + d.correction(now), w: 1 / (errS * errS)})
+	if len(d.points) > maxPoints {
+		d.points = d.points[len(d.points)-maxPoints:]
+	}
+	return errS
+}
+
+// estimate combines the regression's slope with the prior frequency, each
+// weighted by the inverse of its variance (a Kalman update without process
+// noise). Once the regression alone is the better estimate, the prior has
+// served and is dropped: the points now carry that information, and a
+// prior kept longer would hold back a real frequency change.
+func (d *Discipline) estimate(f fit) (float64, float64) {
+	if math.IsInf(d.priorVar, 1) {
+		return f.slope, f.slopeVar
+	}
+	if f.slopeVar <= d.priorVar {
+		d.priorVar = math.Inf(1)
+		return f.slope, f.slopeVar
+	}
+	w1, w2 := 1/d.priorVar, 1/f.slopeVar
+	return (d.prior*w1 + f.slope*w2) / (w1 + w2), 1 / (w1 + w2)
+}
+
+func (d *Discipline) noteFreq(f, v float64) {
 	f = clampPPM(f*1e6) * 1e-6
+	d.fvar = v
 	if d.state.Updates > 0 {
 		df := (f - d.base) * 1e6
 		d.wanderVar += (df*df - d.wanderVar) / 4
@@ -577,15 +627,36 @@ func (d *Discipline) pendingSlew(now time.Time) float64 {
 	return d.slewAmt - math.Copysign(math.Min(math.Abs(d.slewAmt), clock.MaxSlewRate*T), d.slewAmt)
 }
 
-func (d *Discipline) step(now time.Time, theta time.Duration) (Result, error) {
+// step steps the clock by theta. Unless keep, the regression points go (a
+// step in normal operation means the reference, or our oscillator, jumped:
+// the raw phases before it no longer line up with those after), and the
+// frequency estimate becomes the prior of the next regression. With keep
+// (the start-up step) the step is book-kept like any other correction, so
+// the points and the raw phase continue across it.
+func (d *Discipline) step(now time.Time, theta time.Duration, keep bool) (Result, error) {
+	if keep {
+		d.fold(now)
+	}
 	if err := d.adj.Step(theta); err != nil {
 		return Result{}, err
 	}
 	d.log.Warn("clock stepped", "offset", theta)
 	d.epoch++
 	after := d.adj.Now()
-	d.points = d.points[:0]
-	d.pAcc, d.slewAmt = 0, 0
+	if keep {
+		// the local time scale moved by theta: so do the points' times
+		d.pAcc += theta.Seconds()
+		for i := range d.points {
+			d.points[i].t = d.points[i].t.Add(theta)
+		}
+	} else {
+		d.points = d.points[:0]
+		d.pAcc = 0
+		if !math.IsInf(d.fvar, 1) {
+			d.prior, d.priorVar = d.base, math.Max(d.fvar, stepPriorVar)
+		}
+	}
+	d.slewAmt = 0
 	d.tRef = after
 	d.assistEnd = time.Time{}
 	if err := d.setFreq(after, d.base); err != nil {
@@ -602,7 +673,11 @@ func (d *Discipline) step(now time.Time, theta time.Duration) (Result, error) {
 
 type fit struct {
 	intercept, slope, sigma, span float64
-	n                             int
+	// slopeVar is the variance of slope: from the points' errors, or from
+	// the residuals when they scatter more; mx and my are the weighted mean
+	// time (relative to now) and raw phase.
+	slopeVar, mx, my float64
+	n                int
 }
 
 // regress fits a line through the raw phases, x relative to now, dropping
@@ -662,10 +737,11 @@ func linfit(pts []point, now time.Time) fit {
 		sxx += p.w * dx * dx
 		sxy += p.w * dx * (p.rho - my)
 	}
-	f := fit{n: n, intercept: my, span: pts[n-1].t.Sub(pts[0].t).Seconds()}
+	f := fit{n: n, intercept: my, mx: mx, my: my, span: pts[n-1].t.Sub(pts[0].t).Seconds(), slopeVar: math.Inf(1)}
 	if n >= 2 && sxx > 0 {
 		f.slope = sxy / sxx
 		f.intercept = my - f.slope*mx
+		f.slopeVar = 1 / sxx
 	}
 	if n >= 3 {
 		var ss float64
@@ -674,6 +750,7 @@ func linfit(pts []point, now time.Time) fit {
 			ss += p.w * r * r
 		}
 		f.sigma = math.Sqrt(ss / sw * float64(n) / float64(n-2))
+		f.slopeVar *= math.Max(1, ss/float64(n-2))
 	}
 	return f
 }
@@ -704,19 +781,35 @@ func (d *Discipline) SetStatus(synced bool, leap ntp.Leap, maxErr, estErr time.D
 }
 
 // StartUp is the start-up correction: before the loop has corrected the
-// clock at all, the engine hands it a first estimate (the median of the
-// sources' first replies) and an offset above StartStep is stepped away at
-// once, like ntpdate before ntpd or chrony's makestep, instead of being
-// slewed for minutes. It does nothing once the clock was corrected, under
-// SlewOnly, or below the threshold. The panic threshold applies.
+// clock at all, the engine hands it a first estimate (the offset the
+// sources' first replies agree on) and an offset above StartStep is stepped
+// away at once, like ntpdate before ntpd or chrony's makestep, instead of
+// being slewed for minutes. It does nothing once the clock was corrected,
+// under SlewOnly, or below the threshold. The panic threshold applies.
 func (d *Discipline) StartUp(offset time.Duration) (Result, error) {
+	return d.StartUpSample(Sample{Offset: offset})
+}
+
+// StartUpSample is StartUp with the measurement's error (Sample.Error; the
+// offset is taken as measured now). When it steps, the measurement also
+// becomes the first point of the frequency regression, which continues
+// across the step: the step is an exactly known correction of our own
+// clock, so the next reply, 2 s later in an iburst, already gives the
+// frequency.
+func (d *Discipline) StartUpSample(s Sample) (Result, error) {
+	offset := s.Offset
 	if d.everSet || d.o.SlewOnly || d.o.StartStep < 0 || offset.Abs() <= d.o.StartStep || d.o.Kernel && offset.Abs() <= d.o.StepThreshold {
 		return Result{Action: Ignored}, nil
 	}
 	if d.o.PanicThreshold > 0 && offset.Abs() > d.o.PanicThreshold && !d.o.PanicOnce {
 		return Result{}, &PanicError{Offset: offset, Threshold: d.o.PanicThreshold}
 	}
-	return d.step(d.adj.Now(), offset)
+	now := d.adj.Now()
+	keep := !d.o.Kernel
+	if keep {
+		d.addPoint(now, offset.Seconds(), s.Error)
+	}
+	return d.step(now, offset, keep)
 }
 
 // SetOnce corrects the clock once, like ntpd -q: a step above the step
@@ -728,7 +821,7 @@ func (d *Discipline) SetOnce(offset time.Duration) (Result, error) {
 		return Result{}, &PanicError{Offset: offset, Threshold: d.o.PanicThreshold}
 	}
 	if abs > d.o.StepThreshold && !d.o.SlewOnly {
-		return d.step(d.adj.Now(), offset)
+		return d.step(d.adj.Now(), offset, false)
 	}
 	now := d.adj.Now()
 	if err := d.slew(now, offset.Seconds()); err != nil {

@@ -2,6 +2,7 @@ package discipline
 
 import (
 	"errors"
+	"math"
 
 	"github.com/ntpkit/ntpkit/pkg/ntp"
 	"testing"
@@ -198,6 +199,85 @@ func TestKernelMode(t *testing.T) {
 		}
 		if r, _ := d.Update(Sample{Offset: 3 * time.Millisecond}); r.Action != Kernel || len(k.offsets) != 1 || k.offsets[0] != 3*time.Millisecond {
 			t.Errorf("kernel update: %v %v", r.Action, k.offsets)
+		}
+	})
+}
+
+// TestStartUpFrequencyAcrossStep: the start-up sample and the next one, 2 s
+// later and after the start-up step, give the frequency at once: the step
+// is book-kept, so the raw phase continues across it (also in time: the
+// points' local times move with the step).
+func TestStartUpFrequencyAcrossStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := clock.NewSim(clock.System{}, clock.SimOptions{Offset: 300 * time.Millisecond, FrequencyPPM: 100})
+		d, err := New(Options{Adjuster: sim})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, err := d.StartUpSample(Sample{Offset: -sim.Offset(), Error: 10 * time.Microsecond}); err != nil || r.Action != Stepped {
+			t.Fatalf("start-up: %v %v", r.Action, err)
+		}
+		time.Sleep(2 * time.Second)
+		if _, err := d.Update(Sample{Offset: -sim.Offset(), Error: 10 * time.Microsecond}); err != nil {
+			t.Fatal(err)
+		}
+		if f := sim.FrequencyError(); math.Abs(f) > 0.5 {
+			t.Errorf("frequency error %.3f ppm after the second sample, want ~0", f)
+		}
+		time.Sleep(time.Second) // the slew of the remaining phase
+		if off := sim.Offset(); off.Abs() > 10*time.Microsecond {
+			t.Errorf("offset %v", off)
+		}
+	})
+}
+
+// TestFrequencyPriors: noisy first samples cannot set an absurd frequency
+// (an unmeasured oscillator is off by ~100 ppm, not thousands);
+// TestFrequencyPriorAfterStep: after a step in normal operation the
+// frequency measured before it holds against a noisy short regression.
+func TestFrequencyPriors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := clock.NewSim(clock.System{}, clock.SimOptions{FrequencyPPM: 20})
+		d, _ := New(Options{Adjuster: sim})
+		// two samples 2 s apart, 10 ms apart in error (5000 ppm of slope),
+		// each with a 5 ms error estimate
+		d.Update(Sample{Offset: -sim.Offset() - 5*time.Millisecond, Error: 5 * time.Millisecond})
+		time.Sleep(2 * time.Second)
+		d.Update(Sample{Offset: -sim.Offset() + 5*time.Millisecond, Error: 5 * time.Millisecond})
+		if f := d.Frequency(); math.Abs(f) > 100 {
+			t.Errorf("frequency %.1f ppm from two noisy samples", f)
+		}
+	})
+}
+
+func TestFrequencyPriorAfterStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := clock.NewSim(clock.System{}, clock.SimOptions{FrequencyPPM: 20})
+		d, _ := New(Options{Adjuster: sim})
+		for range 40 {
+			d.Update(Sample{Offset: -sim.Offset(), Error: 20 * time.Microsecond})
+			time.Sleep(16 * time.Second)
+		}
+		if f := sim.FrequencyError(); math.Abs(f) > 0.05 {
+			t.Fatalf("frequency error %.3f ppm before the step", f)
+		}
+		// the reference steps by 1 s: consistent offsets, stepped after the
+		// shortened stepout
+		var stepped bool
+		for i := 0; i < 10 && !stepped; i++ {
+			r, _ := d.Update(Sample{Offset: time.Second - sim.Offset(), Error: 20 * time.Microsecond})
+			stepped = r.Action == Stepped
+			time.Sleep(16 * time.Second)
+		}
+		if !stepped {
+			t.Fatal("no step")
+		}
+		// then two samples 2 s apart whose errors make a 50 ppm slope
+		d.Update(Sample{Offset: time.Second - sim.Offset() - 50*time.Microsecond, Error: 50 * time.Microsecond})
+		time.Sleep(2 * time.Second)
+		d.Update(Sample{Offset: time.Second - sim.Offset() + 50*time.Microsecond, Error: 50 * time.Microsecond})
+		if f := sim.FrequencyError(); math.Abs(f) > 2 {
+			t.Errorf("frequency error %.3f ppm after a noisy short regression following a step", f)
 		}
 	})
 }

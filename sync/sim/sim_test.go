@@ -38,7 +38,10 @@ func TestReference(t *testing.T) {
 				srv := Addr(1)
 				w := Run(Scenario{
 					Name: tc.name, Duration: 10000 * time.Second, Seed: 1, Net: refNet,
-					Servers: []ServerOptions{{Addr: srv}},
+					// a server with ntpd's "restrict limited" minimum
+					// interval (2 s, less the path's jitter): the client
+					// must never poll it faster
+					Servers: []ServerOptions{{Addr: srv, RateLimit: 2*time.Second - time.Millisecond}},
 					Clients: []ClientOptions{{Addr: Addr(100),
 						Clock:   clock.SimOptions{Offset: 100 * time.Millisecond, FrequencyPPM: 100, Wander: 1e-9},
 						Servers: []ntpsync.ServerConfig{ServerLine(srv, true, 6, tc.maxPoll)}}},
@@ -46,8 +49,18 @@ func TestReference(t *testing.T) {
 				m := w.Metrics(0)
 				t.Log("\n" + TableHeader + "\n" + m.Row(tc.name, 0))
 				trace(t, w, 0)
+				// The issue asks for an RMS frequency error after sync
+				// below 1 ppm; no causal client can reach it here (see
+				// docs/discipline.md: the +100 ppm are unknown until the
+				// second reply, 2 s after the start-up step, which alone
+				// costs sqrt(2) ppm over 10000 s; the floor is about
+				// 1.6 ppm). The bound is that floor with margin; from
+				// 60 s after sync on the error must be below 1 ppm.
 				check(t, m, limits{sync: 120 * time.Second, rmsAll: 300 * time.Microsecond, rmsSync: tc.rmsSync,
-					maxSync: time.Millisecond, freqRMS: 1})
+					maxSync: time.Millisecond, freqRMS: 1, freqRMSAll: 2})
+				if k := w.Servers[0].Kisses; k != 0 {
+					t.Errorf("client polled faster than every 2 s: %d RATE kisses", k)
+				}
 			})
 		})
 	}
@@ -56,6 +69,7 @@ func TestReference(t *testing.T) {
 type limits struct {
 	sync, rmsAll, rmsSync, maxSync time.Duration
 	freqRMS                        float64 // ppm, from 60 s after sync (see Metrics.FreqRMSSettled)
+	freqRMSAll                     float64 // ppm, from sync on (Metrics.FreqRMSAfter; 0: not checked)
 	steps                          int     // maximum clock steps (0: not checked)
 }
 
@@ -78,6 +92,9 @@ func check(t *testing.T, m Metrics, l limits) {
 	}
 	if l.freqRMS > 0 && m.FreqRMSSettled > l.freqRMS {
 		t.Errorf("RMS frequency error %.3f ppm, want < %.3f", m.FreqRMSSettled, l.freqRMS)
+	}
+	if l.freqRMSAll > 0 && m.FreqRMSAfter > l.freqRMSAll {
+		t.Errorf("RMS frequency error after sync %.3f ppm, want < %.3f", m.FreqRMSAfter, l.freqRMSAll)
 	}
 	if l.steps > 0 && m.Steps > l.steps {
 		t.Errorf("%d clock steps, want <= %d", m.Steps, l.steps)
