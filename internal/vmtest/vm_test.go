@@ -34,7 +34,7 @@ func TestRealKernelClock(t *testing.T) {
 	testenv.Need(t, "qemu-system-x86_64", "unshare", "apt-get", "dpkg-deb", "tar")
 	scenarios := os.Getenv("NTPKIT_VM_SCENARIOS")
 	if scenarios == "" {
-		scenarios = "date,daemon"
+		scenarios = "date,daemon,kernel,leap"
 	}
 	cache := os.Getenv("NTPKIT_VM_CACHE")
 	if cache == "" {

@@ -68,6 +68,12 @@ built-in default configuration serves the local clock at stratum 11 and answers 
 loopback only), serves time to clients (mode 3/4), answers control queries (mode 6), applies
 the restrict rules with a bounded rate-limiting table, and keeps the drift file.
 
+The clock is disciplined by ntpkit's own loop (a regression of the measured offsets, with
+a start-up step), unlike ntpd, whose default is the kernel PLL. "enable kernel" in ntp.conf
+hands the offsets to the kernel PLL instead (adjtimex STA_PLL), except under --no-adjust,
+-x or -q, where the own loop runs. A leap second announced by the upstreams is served to
+clients at once and armed in the kernel on the last day of the month.
+
 ntpkit's daemon never forks: -n is accepted for compatibility. Run it under systemd
 (contrib/systemd/ntpkit.service) or any supervisor.`,
 		Args:          cobra.NoArgs,

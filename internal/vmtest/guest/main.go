@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/ntpkit/ntpkit/cmd/ntpkit/cli"
 	"github.com/ntpkit/ntpkit/pkg/clock"
 	"github.com/ntpkit/ntpkit/pkg/ntp"
+	"github.com/ntpkit/ntpkit/sync/ntptest"
 )
 
 var passed, failed int
@@ -59,6 +61,10 @@ func main() {
 		}
 		logf("RESULT %d passed, %d failed", passed, failed)
 	}()
+	// The scenarios stop their in-process daemon with SIGTERM to this
+	// process; a registered channel keeps the runtime from ever treating
+	// the signal as fatal (PID 1 must not exit).
+	signal.Notify(make(chan os.Signal, 1), unix.SIGTERM)
 	_ = unix.Mount("sysfs", "/sys", "sysfs", 0, "")
 	_ = unix.Mount("tmpfs", "/tmp", "tmpfs", 0, "")
 	logf("INFO init started")
@@ -77,6 +83,10 @@ func main() {
 			scenarioDate(host)
 		case "daemon":
 			scenarioDaemon(host)
+		case "kernel":
+			scenarioKernel(host)
+		case "leap":
+			scenarioLeap()
 		case "":
 		default:
 			check("scenario "+sc, false, "unknown scenario")
@@ -215,10 +225,10 @@ func scenarioDaemon(host string) {
 		return
 	}
 	_ = os.WriteFile("/tmp/ntp.drift", []byte("-50.000\n"), 0o644)
-	go func() {
-		code, out := run("ntpd", "-n", "-g", "-c", "/tmp/ntp.conf")
-		logf("INFO daemon exited %d: %s", code, strings.TrimSpace(out))
-	}()
+	_, st0, _ := adj.State()
+	pllBefore := st0&unix.STA_PLL != 0
+	stop := startDaemon("daemon", "ntpd", "-n", "-g", "-c", "/tmp/ntp.conf")
+	defer stop()
 	deadline := time.Now().Add(300 * time.Second)
 	var lastOff time.Duration
 	var state int
@@ -244,6 +254,192 @@ func scenarioDaemon(host string) {
 	// CI run under full test-suite load read -107.6 ppm with the offset
 	// held under 0.4 ms, i.e. a correct lock on a slightly different rate.
 	check("daemon-frequency", freq > -110 && freq < -90, "frequency correction %.2f ppm, want -100 ppm +-10 (tick +100 ppm)", freq)
+	if _, status, _ := adj.State(); pllBefore {
+		logf("INFO daemon-own-loop: not checked, STA_PLL was set before the daemon started")
+	} else {
+		check("daemon-own-loop", status&unix.STA_PLL == 0, "kernel status %#x: STA_PLL clear (the daemon's own loop by default)", status)
+	}
+}
+
+// startDaemon runs ntpd in-process until the returned function stops it
+// (SIGTERM, which the daemon handles like ntpd: it writes the drift file
+// and returns).
+func startDaemon(name string, argv ...string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		code, out := run(argv...)
+		logf("INFO %s: daemon exited %d: %s", name, code, strings.TrimSpace(lastLines(out, 40)))
+	}()
+	return func() {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		_ = unix.Kill(os.Getpid(), unix.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			logf("INFO %s: daemon did not stop within 10 s", name)
+		}
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// scenarioKernel is scenarioDaemon with "enable kernel": the same real
+// +100 ppm oscillator error (tick), a drift file claiming -50 ppm (so the
+// daemon starts with a +50 ppm frequency error) and the clock 0.3 s off,
+// but the offsets go to the kernel PLL. The kernel must reach TIME_OK with
+// STA_PLL set, the offset under 1 ms and its frequency near -100 ppm.
+func scenarioKernel(host string) {
+	adj := clock.NewLinux()
+	if err := adj.SetTick(10001); err != nil {
+		check("kernel-setup", false, "set tick: %v", err)
+		return
+	}
+	_ = adj.Step(300 * time.Millisecond)
+	conf := fmt.Sprintf("server %s iburst minpoll 4 maxpoll 4\ndriftfile /tmp/ntp-kernel.drift\nenable kernel\n", host)
+	if err := os.WriteFile("/tmp/ntp-kernel.conf", []byte(conf), 0o644); err != nil {
+		check("kernel-setup", false, "%v", err)
+		return
+	}
+	_ = os.WriteFile("/tmp/ntp-kernel.drift", []byte("-50.000\n"), 0o644)
+	before, _, _ := measure(host, 4)
+	logf("INFO kernel: offset before %v", before)
+	t0 := time.Now()
+	stop := startDaemon("kernel", "ntpd", "-n", "-c", "/tmp/ntp-kernel.conf")
+	defer stop()
+	deadline := t0.Add(200 * time.Second)
+	var lastOff time.Duration
+	var state int
+	var status int32
+	var freq float64
+	good := 0
+	for time.Now().Before(deadline) {
+		time.Sleep(8 * time.Second)
+		off, _, err := measure(host, 4)
+		if err != nil {
+			continue
+		}
+		lastOff = off
+		state, status, _ = adj.State()
+		freq, _ = adj.Frequency()
+		logf("INFO kernel t=%s offset=%v state=%d status=%#x freq=%.2fppm", time.Since(t0).Round(time.Second), off, state, status, freq)
+		if state == unix.TIME_OK && status&unix.STA_PLL != 0 && off.Abs() < time.Millisecond && freq > -110 && freq < -90 {
+			// twice in a row: locked, not passing through
+			if good++; good == 2 {
+				break
+			}
+		} else {
+			good = 0
+		}
+	}
+	logf("INFO kernel: done after %v", time.Since(t0).Round(time.Second))
+	stop() // writes the drift file
+	drift, _ := os.ReadFile("/tmp/ntp-kernel.drift")
+	var saved float64
+	_, derr := fmt.Sscanf(strings.TrimSpace(string(drift)), "%g", &saved)
+	check("kernel-drift", derr == nil && saved > -110 && saved < -90, "drift file %q at exit, want the kernel's frequency (-100 ppm +-10)", strings.TrimSpace(string(drift)))
+	check("kernel-time-ok", state == unix.TIME_OK, "kernel state %d", state)
+	check("kernel-pll", status&unix.STA_PLL != 0, "kernel status %#x: STA_PLL set (enable kernel)", status)
+	check("kernel-offset", lastOff.Abs() < time.Millisecond, "offset %v (0.3 s before the daemon started)", lastOff)
+	check("kernel-frequency", freq > -110 && freq < -90, "kernel frequency %.2f ppm, want -100 ppm +-10 (tick +100 ppm; started at -50)", freq)
+}
+
+// scenarioLeap checks that a leap second announced upstream is armed in the
+// kernel and inserted. The guest clock moves to 23:59:30 UTC on 31 December;
+// a fake stratum 1 server inside the guest (127.0.0.2, serving the guest's
+// own clock) announces an insertion; ntpkit's daemon synchronises to it,
+// serves the warning and arms the kernel (TIME_INS). At midnight the kernel
+// repeats a second: the wall clock falls back 1 s against the monotonic
+// clock. The clock is moved back afterwards.
+func scenarioLeap() {
+	adj := clock.NewLinux()
+	_ = adj.SetTick(10000)
+	now := time.Now().UTC()
+	target := time.Date(now.Year(), 12, 31, 23, 59, 30, 0, time.UTC)
+	if now.Month() == 12 && now.Day() == 31 {
+		target = target.AddDate(1, 0, 0)
+	}
+	shift := target.Sub(now)
+	if err := adj.Step(shift); err != nil {
+		check("leap-setup", false, "step to %v: %v", target, err)
+		return
+	}
+	defer func() { _ = adj.Step(-shift + time.Second) }()
+	srv, err := ntptest.Listen("127.0.0.2:123", ntptest.Config{Stratum: 1, Leap: ntp.LeapInsert, RefID: ntp.RefIDFromString("GPS"), RefAge: time.Second})
+	if err != nil {
+		check("leap-setup", false, "fake server: %v", err)
+		return
+	}
+	defer srv.Close()
+	conf := "server 127.0.0.2 iburst minpoll 4 maxpoll 4\ntos maxdist 16\n"
+	if err := os.WriteFile("/tmp/ntp-leap.conf", []byte(conf), 0o644); err != nil {
+		check("leap-setup", false, "%v", err)
+		return
+	}
+	stop := startDaemon("leap", "ntpd", "-n", "-c", "/tmp/ntp-leap.conf")
+	defer stop()
+	midnight := target.Add(30 * time.Second)
+	var state int
+	var served ntp.Leap = ntp.LeapAlarm
+	for time.Until(midnight) > 3*time.Second {
+		time.Sleep(time.Second)
+		state, _, _ = adj.State()
+		if h, err := query("127.0.0.1:123"); err == nil {
+			served = h.Leap
+		}
+		if state == unix.TIME_INS && served == ntp.LeapInsert {
+			break
+		}
+	}
+	logf("INFO leap: %v before midnight: state %d, served LI %d", time.Until(midnight).Round(time.Second), state, served)
+	check("leap-served", served == ntp.LeapInsert, "the daemon serves LI %d, want 1 (insert)", served)
+	check("leap-armed", state == unix.TIME_INS, "kernel state %d, want TIME_INS (%d)", state, unix.TIME_INS)
+	// Elapsed time across midnight on the monotonic clock minus that on
+	// the wall clock (Round(0) strips the monotonic reading).
+	t0 := time.Now()
+	limit := time.Until(midnight) + 10*time.Second
+	for time.Now().Round(0).Before(midnight.Add(3 * time.Second)) {
+		time.Sleep(250 * time.Millisecond)
+		if time.Since(t0) > limit {
+			break
+		}
+	}
+	t1 := time.Now()
+	w1 := t1.Round(0)
+	lost := t1.Sub(t0) - w1.Sub(t0.Round(0))
+	st, status, _ := adj.State()
+	logf("INFO leap: after midnight wall %s, state %d status %#x, wall clock behind monotonic by %v", w1.UTC().Format(time.RFC3339Nano), st, status, lost)
+	check("leap-inserted", (lost-time.Second).Abs() < 50*time.Millisecond, "across midnight the wall clock fell back %v against the monotonic clock, want 1 s", lost)
+}
+
+// query sends one client request to addr and returns the reply's header.
+func query(addr string) (ntp.Header, error) {
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		return ntp.Header{}, err
+	}
+	defer conn.Close()
+	req := ntp.Header{Version: 4, Mode: ntp.ModeClient, XmitTime: ntp.TimestampFromTime(time.Now())}
+	if _, err := conn.Write(req.Marshal()); err != nil {
+		return ntp.Header{}, err
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 512)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return ntp.Header{}, err
+	}
+	return ntp.ParseHeader(buf[:n])
 }
 
 func loadModules() {
