@@ -82,8 +82,12 @@ type Options struct {
 // loop once in several polls): each survivor's latest sample, projected to
 // now and weighted by its expected error (its delay above the filter's
 // minimum, plus its jitter above the best survivor's), with a popcorn gate
-// against the filter's output. At start the first replies (the median of
-// the configured servers') go to the discipline's start-up step.
+// against the filter's output. At start the first replies (the offset the
+// configured servers' first samples agree on) go to the discipline's
+// start-up step, and until the regular selection has a system peer (a
+// fresh filter needs four samples) each new sample the start-up selection
+// agrees on feeds the discipline (startTrack), so that the frequency is
+// measured from the second reply on.
 //
 // System variables follow RFC 5905: stratum is the system peer's plus one,
 // refid its IPv4 address or the MD5 prefix of its IPv6 address, root delay
@@ -135,8 +139,11 @@ type dnsResult struct {
 }
 
 // unsettledPoll is the poll interval of iburst associations while the
-// discipline has not settled its frequency.
-const unsettledPoll = 2 * time.Second
+// discipline has not settled its frequency: ntpd's default average headway
+// for "restrict limited" (its leaky bucket allows about fifteen packets 2 s
+// apart, then answers with RATE or not at all; the iburst's six leave room,
+// polling on at 2 s would not).
+const unsettledPoll = 8 * time.Second
 
 // ErrOnceNoServer is returned by Run in Once mode when ctx ends before any
 // server could be selected.

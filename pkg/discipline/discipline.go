@@ -14,11 +14,22 @@
 // drops the oldest quarter while they stop looking random (wander, a
 // frequency change), and samples older than 64 poll intervals go.
 //
+// The slope is combined with a prior frequency, each weighted by its
+// inverse variance (a Kalman update), while the regression alone is the
+// less certain of the two: an unmeasured oscillator is taken as off by
+// ~100 ppm (so that two noisy first samples cannot set thousands of ppm),
+// a drift-file value as good to 5 ppm, and after a step (which clears the
+// points) the frequency measured before it, good to its variance but at
+// most 1 ppm. A frequency needs two points at least 1 s apart.
+//
 // Start-up: before the loop has corrected anything, StartUp steps an offset
 // above 1 ms at once (like ntpdate before ntpd, or chrony's makestep), so
 // the clock is right within the first reply instead of after minutes of
-// slewing. Until the frequency is known ("settled": 6 samples over 60 s, or
-// a drift file) the engine polls iburst sources every 2 s.
+// slewing. That step is book-kept like any other correction: the first
+// sample stays a regression point, so the second reply (2 s later in an
+// iburst) already gives the frequency. Until the frequency is known
+// ("settled": 6 samples over 60 s, or a drift file) the engine polls iburst
+// sources every 2 s. docs/discipline.md has the whole story with numbers.
 //
 // Large phase errors (above 10 ms) are removed faster than adjtime alone
 // can: the slew is shared between adjtime (500 ppm) and a temporary
@@ -82,9 +93,11 @@ const (
 	// frequency estimate (two replies of an iburst are 2 s apart; replies
 	// of several servers to the same poll are not independent).
 	minFreqSpan = 1.0 // s
-	// driftVar is the variance of a drift-file frequency (1 ppm: the
-	// temperature may have changed since it was written).
-	driftVar = 1e-12
+	// driftVar is the variance of a drift-file frequency: (5 ppm)^2, since
+	// the kernel's oscillator calibration at boot and the temperature may
+	// differ from when it was written (a tighter prior holds a file that is
+	// 10 ppm off long enough for the offset to reach 1 ms).
+	driftVar = 25e-12
 	// oscVar is the variance of an oscillator's frequency error before
 	// any measurement (an uncalibrated PC clock is typically off by up to
 	// 100 ppm): the prior that keeps two noisy first samples from setting

@@ -12,6 +12,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"net/netip"
@@ -35,10 +36,13 @@ type Link struct {
 // Handler receives a packet delivered to a node.
 type Handler func(b []byte, from netip.AddrPort)
 
-// Net is an in-memory datagram network.
+// Net is an in-memory datagram network. Every directed path draws its
+// jitter and losses from its own random source, so that the outcome does
+// not depend on how goroutines sending at the same instant interleave.
 type Net struct {
 	mu      stdsync.Mutex
-	rng     *rand.Rand
+	seed    uint64
+	rngs    map[[2]netip.Addr]*rand.Rand
 	def     Link
 	links   map[[2]netip.Addr]Link
 	nodes   map[netip.Addr]Handler
@@ -48,8 +52,23 @@ type Net struct {
 // NewNet returns a network whose paths all behave like def unless SetLink
 // says otherwise.
 func NewNet(seed uint64, def Link) *Net {
-	return &Net{rng: rand.New(rand.NewPCG(seed, seed^0xabcdef)), def: def,
+	return &Net{seed: seed, rngs: map[[2]netip.Addr]*rand.Rand{}, def: def,
 		links: map[[2]netip.Addr]Link{}, nodes: map[netip.Addr]Handler{}}
+}
+
+// rng returns the random source of the path from a to b (n.mu held).
+func (n *Net) rng(a, b netip.Addr) *rand.Rand {
+	k := [2]netip.Addr{a, b}
+	r, ok := n.rngs[k]
+	if !ok {
+		h := fnv.New64a()
+		h.Write(a.AsSlice())
+		h.Write(b.AsSlice())
+		x := h.Sum64()
+		r = rand.New(rand.NewPCG(n.seed^x, n.seed^0xabcdef))
+		n.rngs[k] = r
+	}
+	return r
 }
 
 // SetLink sets the path from a to b.
@@ -90,10 +109,11 @@ func (e *Endpoint) Send(to netip.AddrPort, b []byte) error {
 		l = n.def
 	}
 	h := n.nodes[to.Addr()]
-	lost := l.Loss > 0 && n.rng.Float64() < l.Loss
+	rng := n.rng(e.addr, to.Addr())
+	lost := l.Loss > 0 && rng.Float64() < l.Loss
 	d := l.Delay
 	if l.Jitter > 0 {
-		d += time.Duration(n.rng.ExpFloat64() * float64(l.Jitter))
+		d += time.Duration(rng.ExpFloat64() * float64(l.Jitter))
 	}
 	n.mu.Unlock()
 	if h == nil || lost {
@@ -116,7 +136,15 @@ type ServerOptions struct {
 	// RateLimit answers requests arriving less than this apart from the
 	// same client with a RATE kiss.
 	RateLimit time.Duration
-	Kiss      ntp.RefID // if set, every reply is a kiss with this code
+	// Limited answers like ntpd with "restrict ... limited kod" and the
+	// default "discard average 3 minimum 2": a leaky bucket per client
+	// that each request fills by the average headway (8 s) less 2 s and
+	// that drains by the whole seconds since the last request; a request
+	// that would fill it to 8 headways (64 s), or that comes less than
+	// 1 s (rounded) after the previous one, gets a RATE kiss and the
+	// bucket is set to 9 headways. About fifteen requests 2 s apart pass.
+	Limited bool
+	Kiss    ntp.RefID // if set, every reply is a kiss with this code
 }
 
 // Server is a running simulated server.
@@ -125,10 +153,39 @@ type Server struct {
 	ep       *Endpoint
 	mu       stdsync.Mutex
 	last     map[netip.Addr]time.Time
+	bucket   map[netip.Addr]*leak
 	Requests int
 	Kisses   int
 	// Violations counts requests that broke RateLimit after the first kiss.
 	Violations int
+}
+
+// leak is a client's state in the Limited model.
+type leak struct {
+	last  time.Time
+	level int // seconds
+}
+
+// limited applies the Limited model to a request from a at t (s.mu held);
+// it reports whether the request is over the limit.
+func (s *Server) limited(a netip.Addr, t time.Time) bool {
+	const head, limit = 8, 64 // 2^3 s, 8 headways
+	b, ok := s.bucket[a]
+	if !ok {
+		s.bucket[a] = &leak{last: t}
+		return false
+	}
+	iv := int(math.Floor(t.Sub(b.last).Seconds() + 0.5))
+	b.last = t
+	b.level = max(0, b.level-iv)
+	if iv+1 >= 2 && b.level+head < limit {
+		b.level += head - 2
+		return false
+	}
+	if b.level < limit {
+		b.level = limit + head
+	}
+	return true
 }
 
 func (s *Server) now() time.Time {
@@ -157,6 +214,12 @@ func (s *Server) handle(b []byte, from netip.AddrPort) {
 			kiss = ntp.KissRate
 		}
 		s.last[from.Addr()] = t
+	}
+	if s.o.Limited && s.limited(from.Addr(), time.Now()) {
+		if s.Kisses > 0 {
+			s.Violations++
+		}
+		kiss = ntp.KissRate
 	}
 	s.mu.Unlock()
 	r := ntp.Header{Version: req.Version, Mode: ntp.ModeServer, Stratum: s.o.Stratum, Poll: req.Poll,
@@ -280,7 +343,7 @@ func Run(s Scenario) *World {
 		if so.RefID == (ntp.RefID{}) {
 			so.RefID = ntp.RefIDFromString("GPS")
 		}
-		srv := &Server{o: so, last: map[netip.Addr]time.Time{}}
+		srv := &Server{o: so, last: map[netip.Addr]time.Time{}, bucket: map[netip.Addr]*leak{}}
 		srv.ep = w.Net.Attach(so.Addr, srv.handle)
 		w.Servers = append(w.Servers, srv)
 	}
