@@ -75,4 +75,12 @@
 // clock), the logger, the frequency read from the drift file, and the -g/-x/-q
 // switches. The daemon writes FrequencyPPM from System() to the drift file
 // periodically and at shutdown.
+//
+// NewSyncEngine (engine_sync.go) is the engine the ntpd command uses. Its
+// clock discipline is ntpkit's own loop unless the configuration says
+// "enable kernel" (kernel.go: then the kernel PLL, except under
+// --no-adjust, -x and -q); mode 6 then reports the offset last handed to
+// the kernel and the kernel's frequency. Leap warnings voted by the
+// upstreams are served at once and armed in the kernel on the last day of
+// the month only (leapGate).
 package daemon

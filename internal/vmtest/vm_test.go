@@ -22,10 +22,14 @@ const hostConfig = `server 127.127.1.0
 fudge 127.127.1.0 stratum 10
 `
 
-// TestRealKernelClock boots the VM once and runs the guest scenarios:
-// "date" (ntpdate steps, -b steps, -B slews the guest clock) and "daemon"
-// (ntpd disciplines a guest with a wrong phase and frequency to TIME_OK).
-// The host clock is never touched: the guest's is.
+// TestRealKernelClock boots the VM once and runs the guest scenarios (all
+// by default; NTPKIT_VM_SCENARIOS=a,b picks some): "date" (ntpdate steps,
+// -b steps, -B slews the guest clock), "daemon" (ntpd's own loop
+// disciplines a guest with a wrong phase and frequency to TIME_OK),
+// "kernel" (the same with "enable kernel": the kernel PLL does it) and
+// "leap" (a leap second announced upstream is served, armed in the kernel
+// and inserted at midnight of 31 December, guest time). The host clock is
+// never touched: the guest's is.
 func TestRealKernelClock(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM for several minutes")
