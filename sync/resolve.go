@@ -129,6 +129,9 @@ func (e *Engine) moveAssoc(a *assoc, to netip.AddrPort) {
 	a.rootDelay, a.rootDisp = 0, 0
 	a.refID, a.refTime = ntp.KissInit, 0
 	a.ppoll, a.pmode = 0, 0
+	if a.cfg.Kind == KindPeer {
+		a.hmode = ntp.ModeSymmetricActive // a new host: undo a client-mode fallback
+	}
 	a.event(evRestart)
 	if e.sysPeer == a {
 		e.sysPeer = nil
