@@ -19,8 +19,8 @@
 // less certain of the two: an unmeasured oscillator is taken as off by
 // ~100 ppm (so that two noisy first samples cannot set thousands of ppm),
 // a drift-file value as good to 5 ppm, and after a step (which clears the
-// points) the frequency measured before it, good to its variance but at
-// most 1 ppm. A frequency needs two points at least 1 s apart.
+// points) the frequency measured before it, with its variance but taken as
+// good to 1 ppm at best. A frequency needs two points at least 1 s apart.
 //
 // Start-up: before the loop has corrected anything, StartUp steps an offset
 // above 1 ms at once (like ntpdate before ntpd, or chrony's makestep), so
@@ -29,7 +29,8 @@
 // sample stays a regression point, so the second reply (2 s later in an
 // iburst) already gives the frequency. Until the frequency is known
 // ("settled": 6 samples over 60 s, or a drift file) the engine polls iburst
-// sources every 2 s. docs/discipline.md has the whole story with numbers.
+// sources every 8 s after the iburst's six packets 2 s apart.
+// docs/discipline.md has the whole story with numbers.
 //
 // Large phase errors (above 10 ms) are removed faster than adjtime alone
 // can: the slew is shared between adjtime (500 ppm) and a temporary
