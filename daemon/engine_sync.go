@@ -56,9 +56,17 @@ func NewSyncEngine(p EngineParams) (Engine, error) {
 		case ntpconf.KindPool:
 			kind = ntpsync.KindPool
 		}
+		network := ""
+		switch s.Family {
+		case ntpconf.FamilyV4:
+			network = "ip4"
+		case ntpconf.FamilyV6:
+			network = "ip6"
+		}
 		servers = append(servers, ntpsync.ServerConfig{Kind: kind, Address: s.Address,
 			Iburst: s.Iburst, Burst: s.Burst, Prefer: s.Prefer, NoSelect: s.NoSelect,
-			MinPoll: int8(s.MinPoll), MaxPoll: int8(s.MaxPoll), Version: uint8(s.Version), Key: uint32(max(s.Key, 0))})
+			MinPoll: int8(s.MinPoll), MaxPoll: int8(s.MaxPoll), Version: uint8(s.Version), Key: uint32(max(s.Key, 0)),
+			Network: network})
 	}
 	if len(servers) == 0 {
 		return NewLocalEngine(p)

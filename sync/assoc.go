@@ -33,6 +33,9 @@ type ServerConfig struct {
 	// to this source; its replies must then carry a MAC made with that
 	// key (see Options.Keys). 0: no authentication.
 	Key uint32
+	// Network is the resolver network for a host name: "ip4" (server -4),
+	// "ip6" (-6), or "" for both.
+	Network string
 }
 
 // Peer event codes (SPEC §2.2).

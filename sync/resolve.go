@@ -42,10 +42,13 @@ const maxReresolveGap = 16
 // timeout; only the engine stopping drops it) to the poll loop.
 func (e *Engine) lookup(ctx context.Context, a *assoc) {
 	a.resolving = true
-	host := a.name
+	host, network := a.name, a.cfg.Network
+	if network == "" {
+		network = "ip"
+	}
 	go func() {
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		addrs, err := e.o.Resolver.LookupNetIP(lctx, "ip", host)
+		addrs, err := e.o.Resolver.LookupNetIP(lctx, network, host)
 		cancel()
 		select {
 		case e.dns <- dnsResult{a: a, addrs: addrs, err: err}:

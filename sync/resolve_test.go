@@ -19,10 +19,11 @@ type dnsTable struct {
 	mu    stdsync.Mutex
 	addrs map[string][]netip.Addr
 	calls map[string]int
+	nets  map[string]string // the network of the last lookup of a name
 }
 
 func newDNSTable() *dnsTable {
-	return &dnsTable{addrs: map[string][]netip.Addr{}, calls: map[string]int{}}
+	return &dnsTable{addrs: map[string][]netip.Addr{}, calls: map[string]int{}, nets: map[string]string{}}
 }
 
 func (d *dnsTable) set(host string, addrs ...string) {
@@ -44,9 +45,16 @@ func (d *dnsTable) count(host string) int {
 	return d.calls[host]
 }
 
-func (d *dnsTable) LookupNetIP(ctx context.Context, _, host string) ([]netip.Addr, error) {
+func (d *dnsTable) network(host string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.nets[host]
+}
+
+func (d *dnsTable) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
 	d.mu.Lock()
 	d.calls[host]++
+	d.nets[host] = network
 	a := d.addrs[host]
 	d.mu.Unlock()
 	if a == nil {
@@ -225,6 +233,31 @@ func TestPoolReplacesDeadMembers(t *testing.T) {
 		}
 		if !ok() {
 			t.Fatalf("members %v, want .3 .4 .5 reachable\n%s", members(), logs.String())
+		}
+	})
+}
+
+// server -4 / -6 restrict the lookups to one family.
+func TestResolveFamily(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := make(addrTransport, 16)
+		dns := newDNSTable()
+		dns.set("any.test", "198.18.0.1")
+		dns.set("v4.test", "198.18.0.2")
+		dns.set("v6.test", "2001:db8::3")
+		var logs lockedBuf
+		runEngine(t, tr, dns, &logs,
+			ntpsync.ServerConfig{Address: "any.test"},
+			ntpsync.ServerConfig{Address: "v4.test", Network: "ip4"},
+			ntpsync.ServerConfig{Address: "v6.test", Network: "ip6"})
+		seen := map[netip.AddrPort]bool{}
+		for len(seen) < 3 {
+			seen[(<-tr).to] = true
+		}
+		for host, want := range map[string]string{"any.test": "ip", "v4.test": "ip4", "v6.test": "ip6"} {
+			if got := dns.network(host); got != want {
+				t.Errorf("%s looked up as %q, want %q", host, got, want)
+			}
 		}
 	})
 }
