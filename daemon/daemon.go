@@ -313,6 +313,11 @@ func (d *Daemon) writeDrift() {
 	if d.drift == "" {
 		return
 	}
+	// Like ntpd, write only a measured frequency: a drift file holding an
+	// unmeasured 0 would later be trusted as a good prior.
+	if k, ok := d.engine.(interface{ FrequencyKnown() bool }); ok && !k.FrequencyKnown() {
+		return
+	}
 	f := d.engine.System().FrequencyPPM
 	if err := WriteDrift(d.drift, f); err != nil {
 		d.log.Error("cannot write drift file", "err", err)

@@ -189,6 +189,10 @@ func (e *SyncEngine) Input(b []byte, from netip.AddrPort, rx time.Time) {
 // Discipline exposes the clock discipline (frequency for the drift file).
 func (e *SyncEngine) Discipline() *discipline.Discipline { return e.d }
 
+// FrequencyKnown reports whether the frequency was measured or read from a
+// drift file (the daemon writes the drift file only then).
+func (e *SyncEngine) FrequencyKnown() bool { return e.d != nil && e.d.FrequencyKnown() }
+
 // Run implements Engine.
 func (e *SyncEngine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
