@@ -60,6 +60,9 @@ type Control struct {
 	list  []mode6.AssocStatus
 	want  [64]bool
 	wantN int
+	// stats answers the statistics variables of ntpq's sysstats, kerninfo,
+	// ... pstats (vars_stats.go); nil: those names are known but omitted.
+	stats *Daemon
 }
 
 // NewControl returns a responder.
@@ -251,6 +254,9 @@ func trimSpace(b []byte) []byte {
 func (c *Control) readSys(h mode6.Header, data []byte, sys *ntpsync.SystemState, now ntp.Timestamp, send func([]byte) error) (ControlOutcome, mode6.ErrorCode) {
 	leap, _ := sysLeapStratum(sys)
 	if !c.parseList(data, sysVarNames[:]) {
+		if c.hasStatsNames(data, statsSysNames) { // vars_stats.go
+			return c.readSysStats(h, data, sys, now, send)
+		}
 		return c.fail(h, uint8(leap), mode6.ErrCodeUnknownVar, send)
 	}
 	e := &c.enc
@@ -271,6 +277,9 @@ func (c *Control) readSys(h mode6.Header, data []byte, sys *ntpsync.SystemState,
 
 func (c *Control) readPeer(h mode6.Header, data []byte, leap uint8, p *ntpsync.PeerState, send func([]byte) error) (ControlOutcome, mode6.ErrorCode) {
 	if !c.parseList(data, peerVarNames[:]) {
+		if c.hasStatsNames(data, statsPeerNames) { // vars_stats.go
+			return c.readPeerStats(h, data, leap, p, send)
+		}
 		return c.fail(h, leap, mode6.ErrCodeUnknownVar, send)
 	}
 	e := &c.enc

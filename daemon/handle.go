@@ -25,6 +25,7 @@ type worker struct {
 
 func (d *Daemon) newWorker(tx sender) *worker {
 	w := &worker{d: d, ctl: NewControl(d.opts.Info), tx: tx}
+	w.ctl.stats = d // statistics variables (vars_stats.go)
 	if a := d.auth; a != nil {
 		w.ctl.Keys, w.ctl.ControlKey = a.trusted, a.controlKey
 	}
@@ -38,6 +39,7 @@ func (d *Daemon) newWorker(tx sender) *worker {
 func (w *worker) handlePacket(pkt []byte, from netip.AddrPort, rx ntp.Timestamp) {
 	d := w.d
 	m := d.metrics
+	m.received(pkt) // vars_stats.go: ss_received, ss_thisver, ...
 	if len(pkt) == 0 {
 		m.drop(0, dropShort)
 		return
@@ -71,6 +73,8 @@ func (w *worker) handlePacket(pkt []byte, from netip.AddrPort, rx ntp.Timestamp)
 		// expect them there), so the answers arrive here
 		if !d.forwardToEngine(pkt, from, rx, flags) {
 			m.drop(mode, dropMode)
+		} else {
+			m.processed.Add(1) // vars_stats.go: ss_processed
 		}
 	default:
 		m.drop(mode, dropMode)

@@ -43,6 +43,20 @@ type Metrics struct {
 	dropped     [dropCount]atomic.Uint64
 	kodSent     atomic.Uint64
 	rateLimited atomic.Uint64
+	// received by mode and version field (vars_stats.go: ss_received,
+	// ss_thisver, ss_oldver, ss_ver1) and packets handed to the sync engine
+	// (ss_processed).
+	rx        [8][8]atomic.Uint64
+	processed atomic.Uint64
+}
+
+// received counts one datagram by mode and version (vars_stats.go).
+func (m *Metrics) received(pkt []byte) {
+	b := byte(0)
+	if len(pkt) > 0 {
+		b = pkt[0]
+	}
+	m.rx[b&7][b>>3&7].Add(1)
 }
 
 func (m *Metrics) packet(mode byte, outcome int) { m.packets[mode&7][outcome].Add(1) }
