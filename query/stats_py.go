@@ -170,54 +170,11 @@ func (v pyValue) String() string {
 		}
 		return strconv.FormatInt(v.i, 10)
 	case pyFloat:
-		return pyFloatRepr(v.f)
+		return pyRepr(v.f)
 	case pyStr:
 		return v.s
 	}
 	return "None"
-}
-
-// pyFloatRepr is Python's repr of a float: the shortest digits that read
-// back, positional for exponents -4..15 (with at least one decimal), else
-// scientific with a signed two-digit exponent.
-func pyFloatRepr(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "nan"
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // -d.ddde±XX
-	sign := ""
-	if e[0] == '-' {
-		sign, e = "-", e[1:]
-	}
-	mant, exps, _ := strings.Cut(e, "e")
-	exp, _ := strconv.Atoi(exps)
-	digits := strings.Replace(mant, ".", "", 1)
-	if exp < -4 || exp >= 16 {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		es := "+"
-		if exp < 0 {
-			es, exp = "-", -exp
-		}
-		return sign + m + "e" + es + pad2(exp)
-	}
-	var s string
-	switch {
-	case exp < 0:
-		s = "0." + strings.Repeat("0", -exp-1) + digits
-	case exp+1 >= len(digits):
-		s = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
-	default:
-		s = digits[:exp+1] + "." + digits[exp+1:]
-	}
-	return sign + s
 }
 
 func pad2(n int) string {
@@ -277,7 +234,7 @@ func packetize(v pyValue, period pyValue) [3]string {
 	}
 	p, t := v.float(), period.float()
 	if p > t {
-		return [3]string{v.String(), pyFloatRepr(math.RoundToEven(p / t)), "p/s"}
+		return [3]string{v.String(), pyRepr(math.RoundToEven(p / t)), "p/s"}
 	}
-	return [3]string{v.String(), pyFloatRepr(math.RoundToEven(t / p)), "s/p"}
+	return [3]string{v.String(), pyRepr(math.RoundToEven(t / p)), "s/p"}
 }
