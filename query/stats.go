@@ -319,6 +319,9 @@ type StatsValues struct {
 	// OneByOne is set when the list was refused and the names were asked
 	// one at a time.
 	OneByOne bool
+	// Last is the data of the last response as sent (empty after an
+	// error response): what NTPsec's ntpq prints in raw mode.
+	Last []byte
 }
 
 func (sv *StatsValues) add(vars []mode6.Var) {
@@ -341,7 +344,7 @@ func FetchStats(ctx context.Context, s *Session, assoc uint16, list []string, on
 	var se *mode6.ServerError
 	switch {
 	case err == nil:
-		sv.Status = r.Status
+		sv.Status, sv.Last = r.Status, r.Data
 		vars, _ := mode6.Tokenize(r.Data)
 		sv.add(vars)
 		return sv, nil
@@ -357,11 +360,12 @@ func FetchStats(ctx context.Context, s *Session, assoc uint16, list []string, on
 		if err != nil {
 			if errors.As(err, &se) && se.Code == mode6.ErrCodeUnknownVar {
 				sv.Missing[n] = true
+				sv.Last = nil
 				continue
 			}
 			return nil, err
 		}
-		sv.Status = one.Status
+		sv.Status, sv.Last = one.Status, one.Data
 		vars, _ := mode6.Tokenize(one.Data)
 		sv.add(vars)
 	}
@@ -555,6 +559,10 @@ func (in *Interp) secCollect(ctx context.Context, b *strings.Builder, sc *statsC
 		in.report(sc.name, err, assoc)
 		return false
 	}
+	if in.raw {
+		b.Write(sv.Last) // raw mode: the response text as sent, nothing else
+		return true
+	}
 	if header {
 		kind := VarsSystem
 		if assoc != 0 {
@@ -622,6 +630,10 @@ func (in *Interp) secCollect2(ctx context.Context, b *strings.Builder, sc *stats
 		io.WriteString(in.cfg.Stdout, b.String())
 		b.Reset()
 		in.report(sc.name, err, 0)
+		return
+	}
+	if in.raw {
+		b.Write(sv.Last)
 		return
 	}
 	missing := pyValue{kind: pyStr, s: "???"}

@@ -24,8 +24,8 @@ func TestStatsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cases) < 28 {
-		t.Fatalf("%d cases, want the 28 recorded runs", len(cases))
+	if len(cases) < 30 {
+		t.Fatalf("%d cases, want the 30 recorded runs", len(cases))
 	}
 	for _, c := range cases {
 		t.Run(c.Golden, func(t *testing.T) {
