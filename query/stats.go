@@ -612,11 +612,24 @@ func (in *Interp) secCollect(ctx context.Context, b *strings.Builder, sc *statsC
 			p := packetize(val, run)
 			fmt.Fprintf(b, "%-13s %13s %10s%-3s\n", v.label, p[0], p[1], p[2])
 		default:
-			fmt.Fprintf(b, "%13s %13s\n", v.label, val.String())
+			s := val.String()
+			if in.cfg.Units && ok {
+				// -u: the value text as sent, with a unit for the
+				// millisecond variables (NTPsec's unitifyvar)
+				s = strings.TrimSpace(raw)
+				if secMSVars[v.name] {
+					s = secUnitify(s)
+				}
+			}
+			fmt.Fprintf(b, "%13s %13s\n", v.label, s)
 		}
 	}
 	return true
 }
+
+// secMSVars are the statistics variables NTPsec's -u shows with a unit
+// (its list of millisecond variables).
+var secMSVars = map[string]bool{"koffset": true, "kmaxerr": true, "kesterr": true, "kprecis": true, "kppsjitter": true}
 
 // secCollect2 is NTPsec ntpq's collect_display2 (the second part of
 // sysstats): every variable and its "_r" twin side by side, with rates.
