@@ -333,7 +333,7 @@ func scenarioKernel(host string) {
 		state, status, _ = adj.State()
 		freq, _ = adj.Frequency()
 		logf("INFO kernel t=%s offset=%v state=%d status=%#x freq=%.2fppm", time.Since(t0).Round(time.Second), off, state, status, freq)
-		if state == unix.TIME_OK && status&unix.STA_PLL != 0 && off.Abs() < time.Millisecond && freq > -110 && freq < -90 {
+		if state == unix.TIME_OK && status&unix.STA_PLL != 0 && off.Abs() < time.Millisecond && kernelFreqOK(freq) {
 			// twice in a row: locked, not passing through
 			if good++; good == 2 {
 				break
@@ -347,12 +347,24 @@ func scenarioKernel(host string) {
 	drift, _ := os.ReadFile("/tmp/ntp-kernel.drift")
 	var saved float64
 	_, derr := fmt.Sscanf(strings.TrimSpace(string(drift)), "%g", &saved)
-	check("kernel-drift", derr == nil && saved > -110 && saved < -90, "drift file %q at exit, want the kernel's frequency (-100 ppm +-10)", strings.TrimSpace(string(drift)))
+	kfreq, _ := adj.Frequency() // no more updates: the register the daemon saw last
+	check("kernel-drift", derr == nil && (saved-kfreq) > -0.01 && (saved-kfreq) < 0.01, "drift file %q at exit, want the kernel's frequency %.3f", strings.TrimSpace(string(drift)), kfreq)
 	check("kernel-time-ok", state == unix.TIME_OK, "kernel state %d", state)
 	check("kernel-pll", status&unix.STA_PLL != 0, "kernel status %#x: STA_PLL set (enable kernel)", status)
 	check("kernel-offset", lastOff.Abs() < time.Millisecond, "offset %v (0.3 s before the daemon started)", lastOff)
-	check("kernel-frequency", freq > -110 && freq < -90, "kernel frequency %.2f ppm, want -100 ppm +-10 (tick +100 ppm; started at -50)", freq)
+	check("kernel-frequency", kernelFreqOK(freq), "kernel frequency %.2f ppm, want -100 ppm +-15 (tick +100 ppm; started at -50)", freq)
 }
+
+// kernelFreqOK: the +50 ppm error is corrected to within 15 ppm of the
+// tick's -100 ppm. Looser than the own loop's 10 ppm because the kernel PLL,
+// at the time constant the discipline passes for minpoll 4, moves the
+// frequency by offset/32 at every sample: the slirp network's jitter under
+// load (about 1 ms) keeps it swinging by 10-20 ppm around the guest's true
+// rate (TestKernelPLLSimulated: RMS 18 ppm at 1 ms jitter), and under TCG
+// that rate itself sits a few ppm beyond -100 under load (-105..-108 seen
+// with the own loop). Under full load the kernel loop's readings after a
+// minute were -92, -128, -124, -114, -109 ppm.
+func kernelFreqOK(freq float64) bool { return freq > -115 && freq < -85 }
 
 // scenarioLeap checks that a leap second announced upstream is armed in the
 // kernel and inserted. The guest clock moves to 23:59:30 UTC on 31 December;
