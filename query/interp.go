@@ -231,6 +231,7 @@ func init() {
 		{"lopeers", (*Interp).cmdPeers, "print peer summary with local addresses, including all associations"},
 		{"lpassociations", (*Interp).cmdAssociations, "print last obtained list of all associations"},
 		{"lpeers", (*Interp).cmdPeers, "print peer summary, including all associations"},
+		{"mrulist", (*Interp).cmdMRUList, "display the list of most recently seen source addresses, tags mincount=... resall=0x... resany=0x..."},
 		{"opeers", (*Interp).cmdPeers, "print peer summary with local addresses"},
 		{"passociations", (*Interp).cmdAssociations, "print last obtained list of associations"},
 		{"passwd", (*Interp).cmdPasswd, "set password for authenticated requests"},
