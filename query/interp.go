@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -245,6 +246,11 @@ func init() {
 		{"version", (*Interp).cmdVersion, "print version number"},
 		{"writevar", (*Interp).cmdWritevar, "write system or peer variables"},
 	}
+	// The table is built here, in one place, rather than by several init
+	// functions whose order would depend on file names. It is sorted, as
+	// help lists it and prefix matching reports ambiguities in this order.
+	commands = append(commands, statsCommands()...)
+	slices.SortStableFunc(commands, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 
 func findCommand(name string) (*command, []string) {

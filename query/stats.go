@@ -290,13 +290,14 @@ func findStatsCmd(name string) *statsCmd {
 	return nil
 }
 
-// The commands join the interpreter's table here (this file's init runs
-// after interp.go's, which builds the table; TestStatsCommandsRegistered
-// checks it).
-func init() {
+// statsCommands are the statistics commands' entries in the interpreter's
+// command table (see interp.go's init).
+func statsCommands() []command {
+	out := make([]command, 0, len(statsCmds))
 	for _, c := range statsCmds {
-		commands = append(commands, command{c.name, (*Interp).cmdStats, c.help})
+		out = append(out, command{c.name, (*Interp).cmdStats, c.help})
 	}
+	return out
 }
 
 func names(vs []statVar) []string {
