@@ -26,19 +26,22 @@ import (
 // their address hash; per socket, one goroutine that receives up to
 // hotBatch datagrams per recvmmsg call, answers them with the ordinary
 // packet logic (worker.handlePacket: restrict flags, MRU rate limiting,
-// Respond, the mode 6 responder), and sends the replies with one sendmmsg.
+// Respond, the mode 6 responder), and sends the replies: one by one as
+// they are built when the batch is small, with sendmmsg under load.
 //
-// The goroutine never blocks a thread in a system call: recvmmsg and
-// sendmmsg run with MSG_DONTWAIT inside syscall.RawConn callbacks, and on
-// EAGAIN the callback returns false, so the goroutine parks in the runtime
-// network poller until the socket is ready. This keeps latency low with
-// GOMAXPROCS=1.
+// The goroutine never blocks a thread in a system call: recvmmsg, sendto
+// and sendmmsg run with MSG_DONTWAIT inside syscall.RawConn callbacks, as
+// raw system calls (no scheduler hand-off: they cannot block), and when
+// the socket is empty the callback returns false, so the goroutine parks in
+// the runtime network poller until the socket is ready. This keeps latency
+// low with GOMAXPROCS=1.
 //
 // Receive times are the kernel's (SO_TIMESTAMPNS, parsed from the control
 // message without allocation). The transmit timestamp of every mode 4 reply
-// in a batch is rewritten with one clock reading taken right before the
-// sendmmsg call, so it is as late as it can be. Nothing on the mode 3 path
-// allocates (BenchmarkHotPathLoop).
+// is rewritten right before the system call that sends it; within a
+// sendmmsg batch it is advanced by the measured kernel time per datagram
+// so that every reply carries the time it actually leaves. Nothing on the
+// mode 3 path allocates (BenchmarkHotPathLoop).
 
 // hotBatch is the number of datagrams received (and replies sent) per
 // system call.
@@ -118,6 +121,8 @@ type hotConn struct {
 	rbuf  [hotBatch][hotRecvSize]byte
 	rn    int
 	rerr  syscall.Errno
+	// drained: the last recvmmsg returned fewer datagrams than asked for
+	drained bool
 
 	smsgs  [hotBatch]unix.Mmsghdr
 	siov   [hotBatch]unix.Iovec
@@ -127,6 +132,8 @@ type hotConn struct {
 	sdone  int // next reply to hand to the kernel
 	slimit int // end of the range being sent
 	serr   syscall.Errno
+	// perDgram: smoothed kernel time per datagram of a sendmmsg batch
+	perDgram time.Duration
 
 	cur    netip.AddrPort // source of the datagram being handled
 	curRaw int            // its index in rname
@@ -134,8 +141,9 @@ type hotConn struct {
 	g   *hotGroup // nil for a lone socket
 	idx int       // index in g
 
-	recvFn func(fd uintptr) bool
-	sendFn func(fd uintptr) bool
+	recvFn  func(fd uintptr) bool
+	serveFn func(fd uintptr) bool
+	sendFn  func(fd uintptr) bool
 }
 
 func newHotConn(d *Daemon, c *net.UDPConn) (*hotConn, error) {
@@ -163,50 +171,119 @@ func newHotConn(d *Daemon, c *net.UDPConn) (*hotConn, error) {
 	}
 	h.curRaw = -1
 	h.recvFn = h.recv
+	h.serveFn = h.serveReady
 	h.sendFn = h.sendBatch
 	return h, nil
 }
 
-// recv is the RawConn.Read callback: one non-blocking recvmmsg. It returns
-// false (park until readable) only on EAGAIN.
+// recv receives one batch: a non-blocking recvmmsg. It returns false on
+// EAGAIN (and true with h.rn = 0 on EINTR, with h.rerr set on other
+// errors). As a RawConn.Read callback it receives one batch per call.
+//
+// It is a raw system call: it never blocks (MSG_DONTWAIT), and the
+// ordinary wrapper tells the scheduler, which wakes the runtime's monitor
+// thread when that sleeps: on an idle server a second thread wake-up per
+// burst of requests, on another CPU, on the path of the reply (tens of
+// microseconds when that CPU has to be woken, as on a virtual machine).
 func (h *hotConn) recv(fd uintptr) bool {
 	for i := range h.rmsgs {
 		h.rmsgs[i].Hdr.Namelen = sockaddrLen
 		h.rmsgs[i].Hdr.SetControllen(hotOOBSize)
 		h.rmsgs[i].Hdr.Flags = 0
 	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&h.rmsgs[0])), hotBatch, unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
-		return false
-	}
-	if e == unix.EINTR {
-		h.rn, h.rerr = 0, 0
-		return true
-	}
-	h.rn, h.rerr = int(n), e
-	if e != 0 {
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&h.rmsgs[0])), hotBatch, unix.MSG_DONTWAIT, 0, 0)
+	switch e {
+	case 0:
+		h.rn, h.rerr = int(n), 0
+	case unix.EAGAIN:
 		h.rn = 0
+		return false
+	case unix.EINTR:
+		h.rn, h.rerr = 0, 0
+	default:
+		h.rn, h.rerr = 0, e
 	}
 	return true
 }
 
-// sendBatch is the RawConn.Write callback: sendmmsg of the queued replies
-// [sdone, slimit). A datagram the kernel refuses is skipped (counted as a send
-// error) so one bad destination cannot stall the batch.
+// serveReady is the loop's RawConn.Read callback: it receives and answers
+// batches until the socket is empty, and returns false to park in the
+// runtime poller, or true on a receive error (in h.rerr).
+//
+// After a batch that emptied the socket (fewer datagrams than asked for) it
+// parks without the recvmmsg that would only say EAGAIN: the poller is
+// edge-triggered and the readiness it records is only reset when a Read
+// call starts, so a datagram that arrived since the batch makes the wait
+// return at once. (That is why the whole loop runs in one Read call.)
+func (h *hotConn) serveReady(fd uintptr) bool {
+	for {
+		if h.drained {
+			h.drained = false
+			h.beforeWait()
+			return false
+		}
+		if !h.recv(fd) {
+			h.beforeWait()
+			return false
+		}
+		if h.rerr != 0 {
+			return true
+		}
+		if h.rn == 0 {
+			continue // EINTR
+		}
+		h.drained = h.rn < hotBatch
+		if h.g != nil {
+			t0 := time.Now()
+			h.handleBatch()
+			h.g.busy[h.idx].Add(int64(time.Since(t0)))
+		} else {
+			h.handleBatch()
+		}
+	}
+}
+
+// beforeWait runs before the loop parks: the steering decision.
+func (h *hotConn) beforeWait() {
+	if h.g != nil {
+		h.g.account(h.idx, h.c)
+	}
+}
+
+// sendBatch is the RawConn.Write callback: the queued replies [sdone,
+// slimit), one reply with sendto, more with sendmmsg. The transmit
+// timestamps are written right before the system call; in a sendmmsg
+// batch, reply j's is advanced by j times the kernel's time per datagram
+// (h.perDgram, measured on the previous batches), so that it is the time
+// that reply actually leaves rather than the time the batch started. A
+// datagram the kernel refuses is skipped (counted as a send error) so one
+// bad destination cannot stall the batch.
 func (h *hotConn) sendBatch(fd uintptr) bool {
 	for h.sdone < h.slimit {
 		var n uintptr
 		var e syscall.Errno
+		// Raw system calls, as in recv: MSG_DONTWAIT never blocks.
 		if i := h.sdone; h.slimit-i == 1 {
-			// One reply: sendto, the shorter path through the kernel.
-			_, _, e = unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&h.sbuf[i][0])), uintptr(h.siov[i].Len),
+			h.stamp(i, ntp.TimestampFromTime(h.d.clock.Now()))
+			_, _, e = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&h.sbuf[i][0])), uintptr(h.siov[i].Len),
 				unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&h.sname[i][0])), uintptr(h.smsgs[i].Hdr.Namelen))
 			n = 1
 		} else {
-			n, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&h.smsgs[h.sdone])), uintptr(h.slimit-h.sdone), unix.MSG_DONTWAIT, 0, 0)
+			t0 := time.Now()
+			tx := h.d.clock.Now()
+			for j := i; j < h.slimit; j++ {
+				h.stamp(j, ntp.TimestampFromTime(tx.Add(time.Duration(j-i)*h.perDgram)))
+			}
+			n, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&h.smsgs[i])), uintptr(h.slimit-i), unix.MSG_DONTWAIT, 0, 0)
+			if e == 0 && n > 0 {
+				// Smoothed, and capped so that one preemption in the
+				// kernel does not push later stamps into the future.
+				per := min(time.Since(t0)/time.Duration(n), maxPerDgram)
+				h.perDgram += (per - h.perDgram) / 8
+			}
 		}
 		switch {
-		case e == unix.EAGAIN || e == unix.EWOULDBLOCK:
+		case e == unix.EAGAIN:
 			return false
 		case e == unix.EINTR:
 			continue
@@ -220,6 +297,10 @@ func (h *hotConn) sendBatch(fd uintptr) bool {
 	}
 	return true
 }
+
+// maxPerDgram caps the measured kernel time per datagram of a sendmmsg
+// batch (on loopback it is one to three microseconds).
+const maxPerDgram = 10 * time.Microsecond
 
 // send queues one reply (the worker's sender). The transmit timestamp of a
 // mode 4 reply is rewritten at flush time.
@@ -265,22 +346,22 @@ func (h *hotConn) putSockaddr(dst *[sockaddrLen]byte, to netip.AddrPort) int {
 	return unix.SizeofSockaddrInet6
 }
 
-// flush stamps the queued mode 4 replies with the current time and sends
-// them.
+// flush sends the queued replies, each mode 4 reply stamped with the
+// current time right before its system call.
 func (h *hotConn) flush() {
 	if h.sn == 0 {
 		return
 	}
 	n := h.sn
 	if n > hotSmallBatch {
-		// Under load: one clock reading and one system call for all.
-		h.stamp(0, n)
-		h.sendRange(0, n)
+		// Under load: one system call for up to hotChunk replies.
+		for i := 0; i < n; i += hotChunk {
+			h.sendRange(i, min(n, i+hotChunk))
+		}
 	} else {
-		// Light load: every reply stamped right before its own send, so
-		// that no reply waits for the kernel to process the ones before.
+		// Every reply stamped right before its own send, so that no reply
+		// waits for the kernel to process the ones before.
 		for i := 0; i < n; i++ {
-			h.stamp(i, i+1)
 			h.sendRange(i, i+1)
 		}
 	}
@@ -288,21 +369,21 @@ func (h *hotConn) flush() {
 }
 
 // hotSmallBatch is the largest batch whose replies are stamped and sent one
-// by one. Sending a batch with sendmmsg saves little CPU per reply (the
-// kernel's work per datagram dominates) but ages the later replies' transmit
-// timestamps by the kernel time of the ones before (about 2 us each on
-// loopback), so it is kept for overload only, when a full receive batch
-// has to be drained quickly.
+// by one, each as soon as it is built. Larger batches (overload: the
+// socket filled up while the loop was busy) go out with sendmmsg, which
+// saves a system call per reply, the most expensive part of a reply after
+// the kernel's own work (on a virtual machine especially).
 const hotSmallBatch = hotBatch / 2
 
-// stamp writes the current time into the transmit timestamp of the mode 4
-// replies queued in [from, to).
-func (h *hotConn) stamp(from, to int) {
-	tx := uint64(ntp.TimestampFromTime(h.d.clock.Now()))
-	for i := from; i < to; i++ {
-		if int(h.siov[i].Len) == ntp.HeaderLen && h.sbuf[i][0]&7 == byte(ntp.ModeServer) {
-			binary.BigEndian.PutUint64(h.sbuf[i][40:48], tx)
-		}
+// hotChunk is the largest number of replies sent with one sendmmsg.
+const hotChunk = hotBatch
+
+// stamp writes tx into the transmit timestamp of queued reply i when it is
+// an unauthenticated mode 4 reply (a MAC covers the timestamp of an
+// authenticated one).
+func (h *hotConn) stamp(i int, tx ntp.Timestamp) {
+	if int(h.siov[i].Len) == ntp.HeaderLen && h.sbuf[i][0]&7 == byte(ntp.ModeServer) {
+		binary.BigEndian.PutUint64(h.sbuf[i][40:48], uint64(tx))
 	}
 }
 
@@ -338,10 +419,12 @@ func parseSockaddr(b []byte) (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
-// handleBatch answers the h.rn datagrams just received and sends the
-// replies.
+// handleBatch answers the h.rn datagrams just received. Replies to a small
+// batch leave as soon as each is built; a large one (overload) is sent in
+// chunks at the end.
 func (h *hotConn) handleBatch() {
 	d := h.d
+	now := h.rn <= hotSmallBatch
 	for i := 0; i < h.rn; i++ {
 		m := &h.rmsgs[i]
 		n := int(m.Len)
@@ -363,6 +446,9 @@ func (h *hotConn) handleBatch() {
 		}
 		h.cur, h.curRaw = from, i
 		h.w.handlePacket(h.rbuf[i][:n], from, rx)
+		if now {
+			h.flush()
+		}
 	}
 	h.cur, h.curRaw = netip.AddrPort{}, -1
 	h.flush()
@@ -381,10 +467,8 @@ func (d *Daemon) serveHot(ctx context.Context, c *net.UDPConn, local netip.AddrP
 
 func (h *hotConn) loop(ctx context.Context, local netip.AddrPort) {
 	for {
-		if h.g != nil {
-			h.g.account(h.idx, h.c)
-		}
-		if err := h.rc.Read(h.recvFn); err != nil {
+		h.drained = false // a Read call starts with a recvmmsg
+		if err := h.rc.Read(h.serveFn); err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
 			}
@@ -399,15 +483,7 @@ func (h *hotConn) loop(ctx context.Context, local netip.AddrPort) {
 			h.d.log.Debug("recvmmsg", "addr", local.String(), "err", h.rerr)
 			h.rerr = 0
 			time.Sleep(10 * time.Millisecond) // never spin on a persistent error
-			continue
 		}
-		if h.g != nil {
-			t0 := time.Now()
-			h.handleBatch()
-			h.g.busy[h.idx].Add(int64(time.Since(t0)))
-			continue
-		}
-		h.handleBatch()
 	}
 }
 

@@ -43,9 +43,25 @@ var (
 	niceness  = flag.Int("nice", -15, "scheduling priority of the benchmark and every server (0: unchanged); on a shared machine it keeps other work from distorting the figures")
 	baseline  = flag.String("baseline", "", "another ntpkit binary to measure in the same run (e.g. the build before a change)")
 	only      = flag.String("only", "", "comma-separated contestant names to run (default all)")
+	variants  variantFlag
+	latency   = flag.Bool("latency", false, "measure only the 10k/s round trip (with T3-T2 and T4-T3) and the CPU per reply at 50k/s, for quick comparisons of hot path changes")
 )
 
+// variantFlag collects -variant NAME=BIN: more ntpkit builds (or wrappers
+// setting an environment) measured in the same run, unpinned.
+type variantFlag []string
+
+func (v *variantFlag) String() string { return strings.Join(*v, ",") }
+func (v *variantFlag) Set(s string) error {
+	if !strings.Contains(s, "=") {
+		return fmt.Errorf("want NAME=BIN")
+	}
+	*v = append(*v, s)
+	return nil
+}
+
 func main() {
+	flag.Var(&variants, "variant", "NAME=BIN: another ntpkit binary measured unpinned in the same run as contestant NAME (repeatable)")
 	flag.Parse()
 	if os.Getenv(nsEnv) == "" {
 		os.Exit(outer())
@@ -103,6 +119,8 @@ type metrics struct {
 	cpuPerReply  float64 // microseconds
 	rtt50, rtt99 float64 // microseconds at 10k/s
 	age50        float64 // microseconds, T4-T3
+	proc50       float64 // microseconds, T3-T2 (the server's own receive-to-transmit time)
+	age50at50k   float64 // microseconds, T4-T3 at 50k/s (replies sent in batches under load)
 	rssIdle      float64 // KiB
 	rssGrowth    float64 // KiB
 	mode6Max     float64
@@ -142,12 +160,15 @@ func inner() error {
 				fmt.Fprintf(os.Stderr, "round %d %s: %v\n", r+1, s.name, err)
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "round %d %-22s max %.0f/s%s cpu %.2fus rtt %.1f/%.1fus age %.1fus rss %.0f+%.0fKiB mode6 %.0f/s gen %.2fus/req others %.2f cores load %s%s\n",
-				r+1, s.name, m.maxRate, map[bool]string{true: " (generator limit)"}[m.genLimited], m.cpuPerReply, m.rtt50, m.rtt99, m.age50, m.rssIdle, m.rssGrowth, m.mode6Max, m.genCPU, m.others, loadAvg(), flagIf(m.disturbed))
+			fmt.Fprintf(os.Stderr, "round %d %-22s max %.0f/s%s cpu %.2fus rtt %.1f/%.1fus proc %.1fus age %.1fus (%.1fus @50k/s) rss %.0f+%.0fKiB mode6 %.0f/s gen %.2fus/req others %.2f cores load %s%s\n",
+				r+1, s.name, m.maxRate, map[bool]string{true: " (generator limit)"}[m.genLimited], m.cpuPerReply, m.rtt50, m.rtt99, m.proc50, m.age50, m.age50at50k, m.rssIdle, m.rssGrowth, m.mode6Max, m.genCPU, m.others, loadAvg(), flagIf(m.disturbed))
 			results[s.name] = append(results[s.name], m)
 		}
 	}
-	qt := ntpqTimes(bin, dir)
+	var qt []ntpqTime
+	if !*latency {
+		qt = ntpqTimes(bin, dir)
+	}
 	report := render(servers, results, qt, load0, loadAvg())
 	fmt.Print(report)
 	if *outFile != "" {
@@ -229,6 +250,11 @@ func contestants(bin string) []server {
 			{name: "baseline pinned", start: ntpkitBin(b, nil, pinned)},
 		}
 	}
+	for _, v := range variants {
+		name, b, _ := strings.Cut(v, "=")
+		b, _ = filepath.Abs(b)
+		extra = append(extra, server{name: name, start: ntpkitBin(b, nil, id), mode6: true})
+	}
 	return append(extra, []server{
 		{name: "ntpkit", start: ntpkit(nil, id), mode6: true},
 		{name: "ntpkit GOMAXPROCS=1", start: ntpkit([]string{"GOMAXPROCS=1"}, id), rttOnly: true},
@@ -304,7 +330,7 @@ func measure(s server, dir string) (metrics, error) {
 	if err != nil {
 		return m, err
 	}
-	m.rtt50, m.rtt99, m.age50 = us(rtt.RTT50), us(rtt.RTT99), us(rtt.XmtAge50)
+	m.rtt50, m.rtt99, m.age50, m.proc50 = us(rtt.RTT50), us(rtt.RTT99), us(rtt.XmtAge50), us(rtt.ServerProc50)
 	if s.rttOnly {
 		m.others = otherCores(cpu0, self0, srv0, pids, t0)
 		m.disturbed = m.others > maxOthers
@@ -321,6 +347,12 @@ func measure(s server, dir string) (metrics, error) {
 	}
 	if fixed.Sent > 0 {
 		m.genCPU = float64(g1-g0) / float64(clkTck) * 1e6 / float64(fixed.Sent)
+	}
+	m.age50at50k = us(fixed.XmtAge50)
+	if *latency {
+		m.others = otherCores(cpu0, self0, srv0, pids, t0)
+		m.disturbed = m.others > maxOthers
+		return m, nil
 	}
 	rates := []int{25000, 50000, 75000, 100000, 125000, 150000, 175000, 200000, 250000, 300000, 350000, 400000, 500000, 600000}
 	best, steps, err := loadgen.MaxRate(ctx, loadgen.Config{Server: target, Duration: step / 2, Sources: 64}, rates, 0.01)
@@ -540,7 +572,9 @@ func render(servers []server, res map[string][]metrics, qt []ntpqTime, load0, lo
 		{"CPU us/reply @50k/s", func(m metrics) float64 { return m.cpuPerReply }, true},
 		{"RTT p50 @10k/s (us)", func(m metrics) float64 { return m.rtt50 }, true},
 		{"RTT p99 @10k/s (us)", func(m metrics) float64 { return m.rtt99 }, true},
+		{"T3-T2 p50 (us)", func(m metrics) float64 { return m.proc50 }, true},
 		{"T4-T3 p50 (us)", func(m metrics) float64 { return m.age50 }, true},
+		{"T4-T3 p50 @50k/s (us)", func(m metrics) float64 { return m.age50at50k }, true},
 		{"RSS idle (KiB)", func(m metrics) float64 { return m.rssIdle }, true},
 		{"RSS growth (KiB)", func(m metrics) float64 { return m.rssGrowth }, true},
 		{"mode 6 READVAR max (/s)", func(m metrics) float64 { return m.mode6Max }, false},
@@ -592,6 +626,9 @@ func render(servers []server, res map[string][]metrics, qt []ntpqTime, load0, lo
 	}
 	fmt.Fprintf(&b, "\n† in a round of this server other processes used more than %.2f cores during the steps (from /proc/stat minus the server and the generator).\n", maxOthers)
 	fmt.Fprintf(&b, "≥ the server never lost 1%%: the figure is the rate the generator could offer, a lower bound.\n")
+	if len(qt) == 0 {
+		return b.String()
+	}
 	fmt.Fprintf(&b, "\n## `ntpq -p` wall time against a local NTPsec ntpd (median of 11)\n\n| front end | wall time | ratio to ntpkit |\n|---|---|---|\n")
 	var base time.Duration
 	for _, q := range qt {

@@ -13,7 +13,10 @@ import (
 )
 
 // Batched socket I/O for the generator: sendmmsg and recvmmsg through the
-// runtime poller (MSG_DONTWAIT in RawConn callbacks), and kernel receive
+// runtime poller (MSG_DONTWAIT in RawConn callbacks, as raw system calls:
+// they never block, and the ordinary wrapper would wake the runtime's
+// monitor thread between reading a request's send time and sending it),
+// and kernel receive
 // timestamps (SO_TIMESTAMPNS), so that the generator's own scheduling
 // delays do not show up in the measured round trip and so that one core can
 // drive several hundred thousand requests per second.
@@ -82,7 +85,7 @@ func (b *batchConn) send(pkts [][]byte) int {
 
 func (b *batchConn) doSend(fd uintptr) bool {
 	for b.sdone < b.sn {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.smsgs[b.sdone])), uintptr(b.sn-b.sdone), unix.MSG_DONTWAIT, 0, 0)
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.smsgs[b.sdone])), uintptr(b.sn-b.sdone), unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case e == unix.EAGAIN:
 			return false
@@ -127,7 +130,7 @@ func (b *batchConn) doRecv(fd uintptr) bool {
 		b.rmsgs[i].Hdr.SetControllen(oobSize)
 		b.rmsgs[i].Hdr.Flags = 0
 	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rmsgs[0])), batch, unix.MSG_DONTWAIT, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rmsgs[0])), batch, unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN {
 		return false
 	}
