@@ -148,6 +148,93 @@ func TestHotPathAnswersEveryClient(t *testing.T) {
 	}
 }
 
+// One client asking again only after each answer: the loop parks after
+// every batch (without a recvmmsg that says EAGAIN) and must never lose the
+// readiness of the next request.
+func TestHotPathSequentialClient(t *testing.T) {
+	_, srv := newHotDaemon(t, "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nrestrict default\n", 1)
+	cn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cn.Close()
+	buf := make([]byte, 512)
+	for i := 0; i < 500; i++ {
+		cn.Write(hotRequest(uint64(i)))
+		cn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := cn.Read(buf)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if h, err := ntp.ParseHeader(buf[:n]); err != nil || uint64(h.OrigTime) != uint64(i) {
+			t.Fatalf("request %d: bad reply", i)
+		}
+	}
+}
+
+// A batch larger than hotSmallBatch leaves with sendmmsg: every reply is
+// still answered and echoes its origin, and reply j's transmit timestamp
+// is the batch's plus j times the kernel time per datagram, so that each
+// carries the time it leaves rather than the time the batch started.
+func TestHotPathLargeBatchStamps(t *testing.T) {
+	d, err := New(Options{
+		Config: hotConf(t, "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nrestrict default\n"),
+		Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	conns, err := listenGroup(netip.MustParseAddrPort("127.0.0.1:0"), 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conns[0].Close()
+	h, err := newHotConn(d, conns[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = hotSmallBatch + 8
+	cls := make([]*net.UDPConn, n)
+	for i := range cls {
+		if cls[i], err = net.DialUDP("udp4", nil, conns[0].LocalAddr().(*net.UDPAddr)); err != nil {
+			t.Fatal(err)
+		}
+		defer cls[i].Close()
+		cls[i].Write(hotRequest(uint64(1000 + i)))
+	}
+	if err := h.rc.Read(h.recvFn); err != nil || h.rn != n {
+		t.Fatalf("received %d datagrams (%v), want %d", h.rn, err, n)
+	}
+	const per = 3 * time.Microsecond
+	h.perDgram = per
+	h.handleBatch()
+	if h.perDgram <= 0 || h.perDgram > maxPerDgram {
+		t.Errorf("per-datagram estimate %v after a batch", h.perDgram)
+	}
+	buf := make([]byte, 512)
+	var first ntp.Timestamp
+	for i, cl := range cls {
+		cl.SetReadDeadline(time.Now().Add(2 * time.Second))
+		m, err := cl.Read(buf)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		r, err := ntp.ParseHeader(buf[:m])
+		if err != nil || m != 48 || r.Mode != ntp.ModeServer || uint64(r.OrigTime) != uint64(1000+i) {
+			t.Fatalf("client %d: bad reply %x", i, buf[:m])
+		}
+		if i == 0 {
+			first = r.XmitTime
+			continue
+		}
+		if got, want := r.XmitTime.Sub(first), time.Duration(i)*per; got < want-time.Microsecond || got > want+time.Microsecond {
+			t.Errorf("reply %d: transmit timestamp %v after the first, want %v", i, got, want)
+		}
+	}
+}
+
 // Mode 6 goes through the ordinary handler (possibly several fragments).
 func TestHotPathMode6(t *testing.T) {
 	_, srv := newHotDaemon(t, "server 127.127.1.0\nrestrict default\n", 2)
@@ -295,7 +382,7 @@ func TestPutSockaddr(t *testing.T) {
 
 // BenchmarkHotPathLoop measures the loop body: recvmmsg of a batch of mode
 // 3 requests from loopback, the replies built (restrict, MRU, Respond),
-// stamped and sent with sendmmsg. One op is one request; allocs/op must be 0.
+// stamped and sent (one by one: both batches are small). One op is one request; allocs/op must be 0.
 // The client side (a connected socket writing and reading) runs in the same
 // goroutine and is included in the time.
 func BenchmarkHotPathLoop(b *testing.B) {
