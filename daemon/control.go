@@ -63,6 +63,7 @@ type Control struct {
 	// stats answers the statistics variables of ntpq's sysstats, kerninfo,
 	// ... pstats (vars_stats.go); nil: those names are known but omitted.
 	stats *Daemon
+	mru   *mruControl // REQ_NONCE/READ_MRU (control_mru.go); nil: BADOP
 }
 
 // NewControl returns a responder.
@@ -163,6 +164,8 @@ func (c *Control) Handle(req []byte, flags ntpconf.RestrictFlags, snap Snapshot,
 			return c.fail(h, uint8(leap), mode6.ErrCodePermission, send)
 		}
 		return c.writeVar(h, data, uint8(leap), SysStatusWord(sys), send)
+	case mode6.OpReadMRU, mode6.OpReqNonce:
+		return c.handleMRU(h, data, uint8(leap), now, send)
 	case mode6.OpWriteClock, mode6.OpSetTrap, mode6.OpUnsetTrap,
 		mode6.OpConfigure, mode6.OpSaveConfig:
 		return c.fail(h, uint8(leap), mode6.ErrCodePermission, send)

@@ -30,6 +30,7 @@ func (d *Daemon) newWorker(tx sender) *worker {
 		w.ctl.Keys, w.ctl.ControlKey = a.trusted, a.controlKey
 	}
 	w.sendFn = func(b []byte) error { return w.tx.send(b, w.to) }
+	w.ctl.attachMRU(d, &w.to) // REQ_NONCE/READ_MRU (control_mru.go)
 	return w
 }
 
