@@ -41,9 +41,9 @@ import (
 // the limited/kod bits classic sets for sources it actually rate limited.
 
 // mruControl is the READ_MRU/REQ_NONCE state of one Control (one serving
-// goroutine). A nonce is valid only on the responder that issued it: ntpq
-// sends all requests of one mrulist from one socket, so they reach the
-// same one.
+// goroutine). All responders of a daemon share the nonce secret (when it
+// has a table; without one the list is empty anyway and each responder
+// has its own).
 type mruControl struct {
 	list    *MRU
 	monitor bool
@@ -96,7 +96,17 @@ func classicResBits(f ntpconf.RestrictFlags) uint32 {
 func (c *Control) attachMRU(d *Daemon, peer *netip.AddrPort) {
 	m := &mruControl{list: d.mru, monitor: d.monitor, peer: peer,
 		start: ntp.TimestampFromTime(d.start), flags: d.restrict.Flags}
-	_, _ = rand.Read(m.key[:])
+	if d.mru != nil {
+		// One secret for all responders of the daemon (a nonce stays valid
+		// when the hot path moves a client to another socket), derived from
+		// the table's random hash seed without revealing it.
+		h := sha256.New()
+		h.Write([]byte("ntpkit mrulist nonce key"))
+		h.Write(binary.BigEndian.AppendUint64(nil, d.mru.seed))
+		copy(m.key[:], h.Sum(nil))
+	} else {
+		_, _ = rand.Read(m.key[:])
+	}
 	c.mru = m
 }
 
