@@ -107,6 +107,13 @@ func NewSyncEngine(p EngineParams) (Engine, error) {
 		log.Info("clock discipline: kernel PLL (enable kernel)")
 	} else if p.Adjuster != nil {
 		log.Info("clock discipline: ntpkit's own loop")
+		// A kernel PLL left on by an earlier ntpd (or an "enable kernel"
+		// run) would keep slewing and steering under the own loop.
+		if k, ok := adj.(interface{ KernelPLLOff() error }); ok {
+			if err := k.KernelPLLOff(); err != nil {
+				return nil, fmt.Errorf("switch the kernel PLL off for the own loop: %w", err)
+			}
+		}
 	}
 	do := discipline.Options{Adjuster: gateLeap(adj, log), Kernel: kernel,
 		PanicOnce: p.AllowBigStep, SlewOnly: p.SlewOnly, Logger: p.Logger}

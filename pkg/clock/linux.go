@@ -134,6 +134,38 @@ func (*Linux) KernelPLL(offset time.Duration, timeConstant int) error {
 	return nil
 }
 
+// kernelLoopBits are the status bits under which the kernel disciplines
+// the clock itself.
+const kernelLoopBits = unix.STA_PLL | unix.STA_FLL | unix.STA_PPSFREQ | unix.STA_PPSTIME
+
+// KernelPLLOff switches the kernel's own loop off, as ntpd does when the
+// kernel discipline is disabled: a PLL left running by an earlier ntpd (or
+// an earlier "enable kernel" run) would otherwise keep slewing its last
+// phase error and adjusting the frequency under the daemon's own loop. The
+// pending phase is zeroed first, while STA_PLL still lets the kernel take an
+// offset; then the loop bits are cleared. A kernel whose loop is already off
+// is not written to.
+func (*Linux) KernelPLLOff() error {
+	var cur unix.Timex
+	if err := adjtimex(&cur); err != nil {
+		return fmt.Errorf("read clock status: %w", err)
+	}
+	if cur.Status&kernelLoopBits == 0 {
+		return nil
+	}
+	if cur.Status&unix.STA_PLL != 0 {
+		tx := unix.Timex{Modes: unix.ADJ_OFFSET | unix.ADJ_NANO}
+		if err := adjtimex(&tx); err != nil {
+			return fmt.Errorf("zero kernel pll offset: %w", err)
+		}
+	}
+	tx := unix.Timex{Modes: unix.ADJ_STATUS, Status: cur.Status &^ kernelLoopBits}
+	if err := adjtimex(&tx); err != nil {
+		return fmt.Errorf("switch kernel pll off: %w", err)
+	}
+	return nil
+}
+
 // State reports the kernel clock state (TIME_OK, TIME_ERROR, ...) and the
 // status bits, for diagnostics and the VM tests.
 func (*Linux) State() (state int, status int32, err error) {
