@@ -114,9 +114,11 @@ func MRUOrder(l *MRUList, style Style, key string) []mode6.MRUEntry {
 		reverseMRU(out)
 		return out
 	}
-	// ntpq-classic: most recent first by default; a sort key orders the
-	// list (oldest first) with a stable sort.
+	// ntpq-classic: most recent first by default; a sort key orders that
+	// list with a stable sort (equal keys stay most recent first, as
+	// observed for count).
 	copy(out, l.Entries)
+	reverseMRU(out)
 	avg := func(e *mode6.MRUEntry) float64 {
 		if e.Count == 0 {
 			return 0
@@ -140,11 +142,9 @@ func MRUOrder(l *MRUList, style Style, key string) []mode6.MRUEntry {
 	case "-count":
 		less = func(a, b *mode6.MRUEntry) bool { return a.Count > b.Count }
 	}
-	if less == nil {
-		reverseMRU(out)
-		return out
+	if less != nil {
+		sort.SliceStable(out, func(i, j int) bool { return less(&out[i], &out[j]) })
 	}
-	sort.SliceStable(out, func(i, j int) bool { return less(&out[i], &out[j]) })
 	return out
 }
 
