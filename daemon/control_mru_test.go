@@ -301,3 +301,37 @@ func BenchmarkReadMRU(b *testing.B) {
 		r.c.Handle(req, 0, testSnapshot(), testNow, send)
 	}
 }
+
+// FuzzReadMRU: any request text after a valid nonce is answered within the
+// bounds (at most 32 datagrams of at most MaxControlReply octets) with a
+// list that parses, or with an error, and never panics.
+func FuzzReadMRU(f *testing.F) {
+	f.Add("frags=32")
+	f.Add("limit=3, mincount=1, resall=0x0, resany=0x0, maxlstint=100000, minlstint=0, recent=5")
+	f.Add("frags=4, addr.0=198.18.0.9:0, last.0=0xeeacd3f9.4e6f1a2c, addr.1=[::1]:0, last.1=0x1.2, laddr=127.0.0.1")
+	f.Add("frags=-1, limit=1000000000000, bogus, =, addr.99=x")
+	r := newMRURig(f, 300, true, nil)
+	n := r.nonce(f)
+	f.Fuzz(func(t *testing.T, rest string) {
+		data := "nonce=" + n + ", " + rest
+		if len(data) > 2048 {
+			return
+		}
+		out, o, _ := r.do(t, mode6.OpReadMRU, data)
+		if len(out) > mode6.MaxFrags {
+			t.Fatalf("%d datagrams", len(out))
+		}
+		for _, d := range out {
+			if len(d) > MaxControlReply {
+				t.Fatalf("%d-octet datagram", len(d))
+			}
+		}
+		if o != CtlAnswered {
+			return
+		}
+		_, text := reassemble(t, ctlRequest(2, mode6.OpReadMRU, r.seq, 0, data), out)
+		if _, err := mode6.ParseMRUResponse(text); err != nil {
+			t.Fatalf("answer does not parse: %v\n%s", err, text)
+		}
+	})
+}
