@@ -104,14 +104,18 @@ func NewSyncEngine(p EngineParams) (Engine, error) {
 	}
 	kernel := kernelDiscipline(p, cfg, adj, log)
 	if kernel {
-		log.Info("clock discipline: kernel PLL (enable kernel)")
+		log.Info("clock discipline: kernel PLL (enable kernel), after the own loop has measured the frequency")
 	} else if p.Adjuster != nil {
 		log.Info("clock discipline: ntpkit's own loop")
+	}
+	if p.Adjuster != nil {
 		// A kernel PLL left on by an earlier ntpd (or an "enable kernel"
-		// run) would keep slewing and steering under the own loop.
+		// run) would keep slewing and steering under the own loop, which
+		// also measures the frequency in kernel mode before it hands the
+		// offsets to the kernel PLL.
 		if k, ok := adj.(interface{ KernelPLLOff() error }); ok {
 			if err := k.KernelPLLOff(); err != nil {
-				return nil, fmt.Errorf("switch the kernel PLL off for the own loop: %w", err)
+				return nil, fmt.Errorf("switch the kernel PLL off: %w", err)
 			}
 		}
 	}

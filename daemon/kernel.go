@@ -21,10 +21,13 @@ import (
 // about a minute and polls adaptively), it runs identically on the
 // simulated clock of --no-adjust (so the interop tests exercise the loop
 // that runs in production), and a configuration that never mentions the
-// flag keeps the behaviour it had. With "enable kernel" the daemon hands
-// every combined offset to the kernel (adjtimex ADJ_OFFSET, STA_PLL, time
-// constant from the poll interval), as ntpd does, and reports the kernel's
-// frequency in mode 6 and the drift file.
+// flag keeps the behaviour it had. With "enable kernel" the daemon first
+// measures the frequency with its own loop, writing the kernel's frequency
+// register directly (as ntpd's FREQ state does), and then hands the
+// offsets to the kernel (adjtimex ADJ_OFFSET, STA_PLL, STA_NANO, time
+// constant the poll exponent, as ntpd), passing on only a sample that is
+// the best of the last eight; it reports the kernel's frequency in mode 6
+// and the drift file (pkg/discipline's kernel.go has the details).
 //
 // The kernel discipline is not used, even when enabled, under --no-adjust
 // (nothing may touch the clock: the own loop runs on a simulated copy of

@@ -115,8 +115,9 @@ func (*Linux) SetStatus(s Status) error {
 }
 
 // KernelPLL hands an offset to the kernel's phase-locked loop (ADJ_OFFSET
-// with STA_PLL), the "kernel discipline" of ntpd. timeConstant is the log2
-// poll interval minus 4, as ntpd passes it.
+// with STA_PLL), the "kernel discipline" of ntpd. With STA_NANO, which this
+// sets, Linux takes timeConstant as given (0..10; only without STA_NANO does
+// it add 4): ntpd passes its poll exponent.
 func (*Linux) KernelPLL(offset time.Duration, timeConstant int) error {
 	var cur unix.Timex
 	if err := adjtimex(&cur); err != nil {

@@ -222,12 +222,17 @@ type Discipline struct {
 
 	epoch int
 	// correction bookkeeping
-	pAcc       float64
-	tRef       time.Time
-	freq       float64 // applied frequency correction, s/s
-	slewAmt    float64
-	base       float64   // frequency correction cancelling the oscillator error, s/s
-	assistEnd  time.Time // end of a fast slew's frequency assist; zero: none
+	pAcc      float64
+	tRef      time.Time
+	freq      float64 // applied frequency correction, s/s
+	slewAmt   float64
+	base      float64   // frequency correction cancelling the oscillator error, s/s
+	assistEnd time.Time // end of a fast slew's frequency assist; zero: none
+	// kpll: kernel mode, frequency measured: offsets go to the kernel PLL
+	// (see kernel.go)
+	kpll       bool
+	acqStart   time.Time       // start of the frequency measurement (kernel mode)
+	kerrs      []time.Duration // the last samples' errors (kernel mode)
 	freqKnown  bool
 	settled    bool
 	points     []point
@@ -295,6 +300,7 @@ func New(o Options) (*Discipline, error) {
 		}
 		d.prior, d.priorVar = d.base, oscVar
 	}
+	d.acqStart = now
 	d.state.Poll = o.MinPoll
 	d.state.FrequencyPPM = d.base * 1e6
 	return d, nil
@@ -392,7 +398,9 @@ func (d *Discipline) Valid(m Mark) bool { return m.ok && m.epoch == d.epoch }
 // the estimated oscillator frequency. Samples from before a step project to
 // themselves.
 func (d *Discipline) Project(s Sample, now time.Time) time.Duration {
-	if !d.Valid(s.Mark) {
+	if !d.Valid(s.Mark) || d.kpll {
+		// (the kernel PLL's own corrections are not book-kept: a sample,
+		// at most a few seconds old, is taken as it is)
 		return s.Offset
 	}
 	// theta(now) = rho(now) - P(now), rho(now) = rho(t) + base*(now-t)
@@ -452,16 +460,8 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 	}
 	d.spikeN = 0
 
-	if d.o.Kernel {
-		k := d.adj.(KernelPLL)
-		if err := k.KernelPLL(theta, int(d.state.Poll)-4); err != nil {
-			return Result{}, err
-		}
-		if f, err := d.adj.Frequency(); err == nil {
-			d.noteFreq(f*1e-6, math.Inf(1))
-		}
-		d.finishUpdate(th, 0)
-		return Result{Action: Kernel, Offset: theta}, nil
+	if d.kpll {
+		return d.kernelUpdate(th, s.Error)
 	}
 
 	errS := d.addPoint(now, th, s.Error)
@@ -481,6 +481,9 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 		d.noteFreq(f, v)
 		// the phase now on the line of that slope through the points
 		e = fit.my - f*fit.mx - d.correction(now)
+	}
+	if d.o.Kernel && d.handOver(fit, e) {
+		return d.startKernelPLL(now, th, e, s.Error)
 	}
 	if err := d.applyPhase(now, e); err != nil {
 		return Result{}, err
@@ -682,6 +685,12 @@ func (d *Discipline) step(now time.Time, theta time.Duration, keep bool) (Result
 	d.state.Synchronized = false
 	d.state.Poll = d.o.MinPoll
 	d.count = 0
+	if d.kpll {
+		// the kernel's remaining phase error predates the step
+		if err := d.kernelPLL(0); err != nil {
+			return Result{}, err
+		}
+	}
 	return Result{Action: Stepped, Offset: theta}, nil
 }
 
@@ -783,7 +792,17 @@ func (d *Discipline) FrequencyKnown() bool { return d.freqKnown }
 // Settled reports whether the frequency is known well (from the drift file,
 // or a regression over at least 6 samples and 60 s). Until then the engine
 // polls faster.
-func (d *Discipline) Settled() bool { return d.settled || d.o.Kernel }
+// In kernel mode the frequency is settled once the kernel PLL has it.
+func (d *Discipline) Settled() bool {
+	if d.o.Kernel {
+		return d.kpll
+	}
+	return d.settled
+}
+
+// KernelPLLOn reports whether offsets go to the kernel PLL (kernel mode,
+// after the frequency was measured).
+func (d *Discipline) KernelPLLOn() bool { return d.kpll }
 
 // SetStatus reports synchronisation, the leap warning and the error bounds
 // to the clock (the kernel arms leap seconds from it).
@@ -819,7 +838,7 @@ func (d *Discipline) StartUpSample(s Sample) (Result, error) {
 		return Result{}, &PanicError{Offset: offset, Threshold: d.o.PanicThreshold}
 	}
 	now := d.adj.Now()
-	keep := !d.o.Kernel
+	keep := !d.kpll
 	if keep {
 		d.addPoint(now, offset.Seconds(), s.Error)
 	}

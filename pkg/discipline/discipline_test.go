@@ -180,27 +180,87 @@ func TestInitialFrequencyAndStatus(t *testing.T) {
 type kernelSim struct {
 	*clock.Sim
 	offsets []time.Duration
+	tcs     []int
 }
 
 func (k *kernelSim) KernelPLL(off time.Duration, tc int) error {
 	k.offsets = append(k.offsets, off)
+	k.tcs = append(k.tcs, tc)
 	return nil
 }
 
+// Kernel mode: the own loop measures the frequency (writing the frequency
+// register) without touching the kernel PLL; once the regression has it
+// (at most 120 s), the offsets go to the kernel PLL with time constant the
+// poll exponent (STA_NANO: ntpd's), and only a sample that is the best of
+// the last eight; a step afterwards clears the kernel's pending phase.
 func TestKernelMode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		if _, err := New(Options{Adjuster: clock.NewSim(clock.System{}, clock.SimOptions{}), Kernel: true}); err == nil {
 			t.Fatal("kernel mode accepted a clock without a kernel PLL")
 		}
-		k := &kernelSim{Sim: clock.NewSim(clock.System{}, clock.SimOptions{})}
-		d, err := New(Options{Adjuster: k, Kernel: true})
+		k := &kernelSim{Sim: clock.NewSim(clock.System{}, clock.SimOptions{Offset: 20 * time.Millisecond, FrequencyPPM: 40})}
+		d, err := New(Options{Adjuster: k, Kernel: true, MinPoll: 4, MaxPoll: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r, _ := d.Update(Sample{Offset: 3 * time.Millisecond}); r.Action != Kernel || len(k.offsets) != 1 || k.offsets[0] != 3*time.Millisecond {
-			t.Errorf("kernel update: %v %v", r.Action, k.offsets)
+		start := time.Now()
+		for !d.KernelPLLOn() {
+			if d.Settled() {
+				t.Fatal("settled before the kernel PLL took over")
+			}
+			if time.Since(start) > 130*time.Second {
+				t.Fatal("no hand-over to the kernel PLL after 130 s")
+			}
+			r, err := d.Update(Sample{Offset: -k.Offset(), Error: 50 * time.Microsecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.KernelPLLOn() {
+				if r.Action != Slewed || len(k.offsets) != 0 {
+					t.Fatalf("measuring the frequency: %v, kernel PLL calls %v", r.Action, k.offsets)
+				}
+				time.Sleep(8 * time.Second)
+			}
+		}
+		if el := time.Since(start); el < 60*time.Second {
+			t.Errorf("handed over after %v, before the regression spans 60 s", el)
+		}
+		if !d.Settled() || len(k.offsets) != 1 || k.tcs[0] != 4 {
+			t.Fatalf("hand-over: settled %v, kernel PLL calls %v with time constants %v; want one, at 4 (poll 2^4 s)", d.Settled(), k.offsets, k.tcs)
+		}
+		if f := k.FrequencyError(); math.Abs(f) > 0.1 {
+			t.Errorf("frequency error %.3f ppm when the kernel takes over", f)
+		}
+		if f := d.State().FrequencyPPM; math.Abs(f-must(k.Frequency())) > 1e-9 {
+			t.Errorf("state frequency %.3f, kernel's %.3f", f, must(k.Frequency()))
+		}
+		time.Sleep(16 * time.Second)
+		if r, _ := d.Update(Sample{Offset: time.Millisecond, Error: time.Millisecond}); r.Action != Kernel || len(k.offsets) != 1 {
+			t.Errorf("a sample worse than the last one reached the kernel: %v %v", r.Action, k.offsets)
+		}
+		time.Sleep(16 * time.Second)
+		if r, _ := d.Update(Sample{Offset: 30 * time.Microsecond, Error: 10 * time.Microsecond}); r.Action != Kernel || len(k.offsets) != 2 || k.offsets[1] != 30*time.Microsecond || k.tcs[1] != 4 {
+			t.Errorf("the best sample: %v, kernel got %v, %v", r.Action, k.offsets, k.tcs)
+		}
+		// a step in normal operation (after the stepout) clears the kernel's phase
+		for i := 0; i < 60; i++ {
+			time.Sleep(16 * time.Second)
+			if r, _ := d.Update(Sample{Offset: 2 * time.Second, Error: 10 * time.Microsecond}); r.Action == Stepped {
+				break
+			}
+		}
+		if n := len(k.offsets); n != 3 || k.offsets[2] != 0 || !d.KernelPLLOn() {
+			t.Errorf("after a step: kernel PLL calls %v, kernel PLL on %v; want a last 0", k.offsets, d.KernelPLLOn())
 		}
 	})
+}
+
+func must(f float64, err error) float64 {
+	if err != nil {
+		panic(err)
+	}
+	return f
 }
 
 // TestStartUpFrequencyAcrossStep: the start-up sample and the next one, 2 s
