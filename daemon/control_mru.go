@@ -35,10 +35,11 @@ import (
 //     answers an empty list; "restrict ... noquery" drops both opcodes
 //     (Handle), "nomrulist" answers READ_MRU with PERMISSION.
 //
-// The table keeps addresses, counts and times only, so every entry is
-// reported with port 0, mode 3, version 4 (mv=0x23), and rs holds the
-// restriction bits of the address now (classic ntpd's numbering), without
-// the limited/kod bits classic sets for sources it actually rate limited.
+// The table records client requests (mode 3) only, with the source port
+// and NTP version of each source's last packet: mv is that version and
+// mode 3. rs holds the restriction bits of the address now (classic ntpd's
+// numbering); like classic, limited (and kod, when configured) appear only
+// when the source's last packet was actually over the rate.
 
 // mruControl is the READ_MRU/REQ_NONCE state of one Control (one serving
 // goroutine). All responders of a daemon share the nonce secret (when it
@@ -67,7 +68,8 @@ const (
 	resNoTrap     = 0x0200
 	resLPTrap     = 0x0400
 	resNoMRUList  = 0x4000
-	mruMV         = 0x23 // li_vn_mode of a version 4 client request
+	resLimited    = 0x0040
+	resKoD        = 0x0800
 	mruEntryBound = 230  // octets an entry's items take at most
 	mruTailBound  = 80   // now= and last.newest=
 )
@@ -223,7 +225,7 @@ func (c *Control) handleMRU(h mode6.Header, data []byte, leap uint8, now ntp.Tim
 		older := &m.ents[from-1]
 		e.Timestamp("last.older", uint64(ts(older.Last)))
 		e.Begin("addr.older")
-		e.Append(mode6.AppendMRUAddr(m.text[:0], netip.AddrPortFrom(older.Addr, 0))...)
+		e.Append(mode6.AppendMRUAddr(m.text[:0], netip.AddrPortFrom(older.Addr, older.Port))...)
 		e.End()
 	}
 	e.Begin("nonce")
@@ -245,7 +247,14 @@ func (c *Control) handleMRU(h mode6.Header, data []byte, leap uint8, now ntp.Tim
 		lst := now.Sub(last)
 		rs := uint32(0)
 		if m.flags != nil {
-			rs = classicResBits(m.flags(en.Addr))
+			f := m.flags(en.Addr)
+			rs = classicResBits(f)
+			if en.Limited {
+				rs |= resLimited
+				if f.Has(ntpconf.RestrictKOD) {
+					rs |= resKoD
+				}
+			}
 		}
 		if en.Count < req.MinCount ||
 			(req.MaxLstInt >= 0 && lst > time.Duration(req.MaxLstInt)*time.Second) ||
@@ -257,8 +266,8 @@ func (c *Control) handleMRU(h mode6.Header, data []byte, leap uint8, now ntp.Tim
 			done = false
 			break
 		}
-		row = mode6.MRUEntry{Addr: netip.AddrPortFrom(en.Addr, 0), Last: uint64(last), First: uint64(ts(en.First)),
-			Count: en.Count, MV: mruMV, RS: rs}
+		row = mode6.MRUEntry{Addr: netip.AddrPortFrom(en.Addr, en.Port), Last: uint64(last), First: uint64(ts(en.First)),
+			Count: en.Count, MV: en.Version<<3 | uint8(ntp.ModeClient), RS: rs}
 		e.PutMRUEntry(rows, &row)
 		rows++
 		newest = last

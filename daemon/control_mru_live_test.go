@@ -168,12 +168,13 @@ func TestLiveMRUList(t *testing.T) {
 		}
 		return r.Stdout, r.Stderr
 	}
-	row := regexp.MustCompile(`(?m)^ *\d+ +[0-9.]+ +[0-9a-f]+ [.LK] 3 4 +(\d+)(?: +\S+ +\S+)? +0 (\S+)$`)
+	// lstint avgint rstr r m v count [score drop] rport address
+	row := regexp.MustCompile(`(?m)^ *\d+ +[0-9.]+ +[0-9a-f]+ [.LK] 3 4 +(\d+)(?: +\S+ +\S+)? +(\d+) (\S+)$`)
 	check := func(what, out string, want map[string]string) {
 		t.Helper()
 		got := map[string]string{}
 		for _, m := range row.FindAllStringSubmatch(out, -1) {
-			got[m[2]] = m[1]
+			got[m[3]] = m[1] + " from port " + m[2]
 		}
 		for addr, count := range want {
 			if got[addr] != count {
@@ -182,7 +183,8 @@ func TestLiveMRUList(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]string{"127.0.0.2": "1", "127.0.0.3": "2", "127.0.0.4": "3", "127.0.0.5": "4", "127.0.0.6": "5", "::1": "2"}
+	want := map[string]string{"127.0.0.2": "1 from port 40000", "127.0.0.3": "2 from port 40001", "127.0.0.4": "3 from port 40004",
+		"127.0.0.5": "4 from port 40005", "127.0.0.6": "5 from port 40006", "::1": "2 from port 40002"}
 	out, errOut := run(true, classicQ, "-n", "-c", "mrulist")
 	if !strings.HasPrefix(out, "lstint avgint rstr r m v  count rport remote address\n"+strings.Repeat("=", 78)+"\n") ||
 		!strings.Contains(errOut, "Retrieved 6 unique MRU entries and 0 updates.") {
@@ -217,7 +219,7 @@ func TestLiveMRUList(t *testing.T) {
 		t.Errorf("NTPsec ntpq, 406 sources: %d rows", n)
 	}
 	out, errOut = run(true, classicQ, "-n", "-c", "mrulist mincount=3 sort=-count")
-	if n := len(row.FindAllString(out, -1)); n != 3 || !strings.Contains(out, "      5     0 127.0.0.6\n") {
+	if n := len(row.FindAllString(out, -1)); n != 3 || !strings.Contains(out, "      5 40006 127.0.0.6\n") {
 		t.Errorf("classic ntpq mincount=3:\n%s%s", out, errOut)
 	}
 

@@ -31,7 +31,7 @@ func newMRURig(t testing.TB, n int, monitor bool, flags func(netip.Addr) ntpconf
 	base := int64(100 * time.Second)
 	for i := 0; i < n; i++ {
 		a := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i + 1)})
-		r.list.Observe(a, base+int64(i)*int64(time.Millisecond), false, false)
+		r.list.Observe(netip.AddrPortFrom(a, 123), 4, base+int64(i)*int64(time.Millisecond), false, false)
 	}
 	// time base zero is testNow - (base + n ms + 10 s)
 	start := testNow.Add(-time.Duration(base) - time.Duration(n)*time.Millisecond - 10*time.Second)
@@ -103,7 +103,7 @@ func TestMRUNonceAndList(t *testing.T) {
 		t.Fatalf("%+v (%d datagrams)", resp, frags)
 	}
 	first, last := resp.Entries[0], resp.Entries[4]
-	if first.Addr != netip.MustParseAddrPort("198.18.0.1:0") || last.Addr != netip.MustParseAddrPort("198.18.0.5:0") {
+	if first.Addr != netip.MustParseAddrPort("198.18.0.1:123") || last.Addr != netip.MustParseAddrPort("198.18.0.5:123") {
 		t.Errorf("order: %v ... %v, want oldest first", first.Addr, last.Addr)
 	}
 	if got := float64(int64(resp.Now-last.Last)) / (1 << 32); got < 9.999 || got > 10.001 {

@@ -111,7 +111,7 @@ func (w *worker) handleClient(pkt []byte, from netip.AddrPort, rx ntp.Timestamp,
 	verdict := RateOK
 	if d.mru != nil && (d.monitor || limited) {
 		now := int64(d.clock.Now().Sub(d.start))
-		verdict = d.mru.Observe(from.Addr(), now, limited, flags.Has(ntpconf.RestrictKOD))
+		verdict = d.mru.Observe(from, vn, now, limited, flags.Has(ntpconf.RestrictKOD))
 	}
 	sys := d.engine.System()
 	var n int

@@ -75,9 +75,12 @@ type mruEntry struct {
 	last     int64
 	leak     int64 // leaky bucket level, ns
 	lastKoD  int64
-	hnext    int32 // hash chain, -1 = end
-	prev     int32 // LRU list (toward most recent), -1 = none
-	next     int32 // LRU list (toward least recent), -1 = none
+	hnext    int32  // hash chain, -1 = end
+	prev     int32  // LRU list (toward most recent), -1 = none
+	next     int32  // LRU list (toward least recent), -1 = none
+	port     uint16 // source port of the last packet
+	version  uint8  // NTP version of the last packet
+	limited  bool   // the last packet was over the rate (dropped or kissed)
 	occupied bool
 }
 
@@ -157,9 +160,9 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
-// Observe records a packet from addr at time now (nanoseconds on any
-// monotonic time base shared by all calls) and decides whether it may be
-// answered. limited and kod are the source's restrict flags: without
+// Observe records a client packet from src (with its NTP version) at time
+// now (nanoseconds on any monotonic time base shared by all calls) and
+// decides whether it may be answered. limited and kod are the source's restrict flags: without
 // limited every packet is RateOK (the source is still recorded); with
 // limited a packet that comes sooner than the "discard minimum" after the
 // previous one, or that overflows the source's leaky bucket (each packet
@@ -167,12 +170,13 @@ func mix64(x uint64) uint64 {
 // Burst packets' worth), is RateLimited, or RateKoD when kod is set and
 // both the per-source KoD interval (2^average s) and the table-wide KoD
 // budget allow one.
-func (m *MRU) Observe(addr netip.Addr, now int64, limited, kod bool) RateVerdict {
-	key := addr.Unmap().As16()
+func (m *MRU) Observe(src netip.AddrPort, version uint8, now int64, limited, kod bool) RateVerdict {
+	key := src.Addr().Unmap().As16()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, fresh := m.lookup(&key, now)
 	e.count++
+	e.port, e.version, e.limited = src.Port(), version, false
 	interval := now - e.last
 	if fresh {
 		interval = 1 << 62
@@ -191,6 +195,7 @@ func (m *MRU) Observe(addr netip.Addr, now int64, limited, kod bool) RateVerdict
 		return RateOK
 	}
 	e.leak = leak
+	e.limited = true
 	if !kod {
 		return RateLimited
 	}
@@ -300,6 +305,11 @@ type MRUEntry struct {
 	Addr        netip.Addr
 	Count       uint64
 	First, Last int64
+	// Port and Version are those of the source's last packet; Limited says
+	// it was over the rate (dropped, or answered with a kiss).
+	Port    uint16
+	Version uint8
+	Limited bool
 }
 
 // Entries returns the rows, most recently seen first. It allocates; not
@@ -310,7 +320,12 @@ func (m *MRU) Entries() []MRUEntry {
 	out := make([]MRUEntry, 0, m.n)
 	for i := m.head; i >= 0; i = m.ents[i].next {
 		e := &m.ents[i]
-		out = append(out, MRUEntry{Addr: netip.AddrFrom16(e.key).Unmap(), Count: e.count, First: e.first, Last: e.last})
+		out = append(out, e.export())
 	}
 	return out
+}
+
+func (e *mruEntry) export() MRUEntry {
+	return MRUEntry{Addr: netip.AddrFrom16(e.key).Unmap(), Count: e.count, First: e.first, Last: e.last,
+		Port: e.port, Version: e.version, Limited: e.limited}
 }

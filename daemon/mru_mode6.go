@@ -1,7 +1,5 @@
 package daemon
 
-import "net/netip"
-
 // AppendEntries appends a copy of every row, most recently seen first, to
 // dst and returns it. It allocates only when dst lacks capacity, and holds
 // the table's lock just for the copy (for READ_MRU, which must not stall
@@ -11,7 +9,7 @@ func (m *MRU) AppendEntries(dst []MRUEntry) []MRUEntry {
 	defer m.mu.Unlock()
 	for i := m.head; i >= 0; i = m.ents[i].next {
 		e := &m.ents[i]
-		dst = append(dst, MRUEntry{Addr: netip.AddrFrom16(e.key).Unmap(), Count: e.count, First: e.first, Last: e.last})
+		dst = append(dst, e.export())
 	}
 	return dst
 }

@@ -15,7 +15,7 @@ func addrN(i int) netip.Addr {
 func TestMRUBounded(t *testing.T) {
 	m := NewMRU(MRUOptions{Capacity: 100})
 	for i := 0; i < 10000; i++ {
-		m.Observe(addrN(i), int64(i), false, false)
+		m.Observe(netip.AddrPortFrom(addrN(i), 123), 4, int64(i), false, false)
 		if m.Len() > 100 {
 			t.Fatalf("after %d sources: %d entries > capacity 100", i+1, m.Len())
 		}
@@ -31,14 +31,14 @@ func TestMRUBounded(t *testing.T) {
 		}
 	}
 	// A remembered source is found again (count grows), not duplicated.
-	m.Observe(addrN(9950), 20000, false, false)
+	m.Observe(netip.AddrPortFrom(addrN(9950), 123), 4, 20000, false, false)
 	if m.Len() != 100 || m.Entries()[0].Addr != addrN(9950) || m.Entries()[0].Count != 2 {
 		t.Errorf("re-seen source: %+v", m.Entries()[0])
 	}
 	// IPv6 and IPv4-mapped addresses.
 	v6 := netip.MustParseAddr("fd7e::1")
-	m.Observe(v6, 20001, false, false)
-	m.Observe(netip.MustParseAddr("::ffff:127.1.38.222"), 20002, false, false)
+	m.Observe(netip.AddrPortFrom(v6, 123), 4, 20001, false, false)
+	m.Observe(netip.AddrPortFrom(netip.MustParseAddr("::ffff:127.1.38.222"), 123), 4, 20002, false, false)
 	if es := m.Entries(); es[1].Addr != v6 || es[0].Addr != netip.MustParseAddr("127.1.38.222") {
 		t.Errorf("entries %v %v", es[0].Addr, es[1].Addr)
 	}
@@ -66,7 +66,7 @@ func TestMRURateLimit(t *testing.T) {
 			m := NewMRU(MRUOptions{Capacity: 16, Average: 3, Minimum: 2})
 			ok, kod := 0, 0
 			for i := 0; i < tc.n; i++ {
-				switch m.Observe(a, int64(i)*int64(tc.interval), tc.limited, tc.kod) {
+				switch m.Observe(netip.AddrPortFrom(a, 123), 4, int64(i)*int64(tc.interval), tc.limited, tc.kod) {
 				case RateOK:
 					ok++
 				case RateKoD:
@@ -93,22 +93,22 @@ func TestMRUBurstThenRecover(t *testing.T) {
 	a := netip.MustParseAddr("127.0.0.3")
 	// 8 packets 1 s apart (iburst-like) are all answered...
 	for i := 0; i < 8; i++ {
-		if v := m.Observe(a, int64(i)*sec, true, true); v != RateOK {
+		if v := m.Observe(netip.AddrPortFrom(a, 123), 4, int64(i)*sec, true, true); v != RateOK {
 			t.Fatalf("burst packet %d: %v", i, v)
 		}
 	}
 	// ...but keeping up one packet per second soon overflows the bucket.
 	i := 8
-	for ; i < 20 && m.Observe(a, int64(i)*sec, true, true) == RateOK; i++ {
+	for ; i < 20 && m.Observe(netip.AddrPortFrom(a, 123), 4, int64(i)*sec, true, true) == RateOK; i++ {
 	}
 	if i > 10 {
 		t.Fatalf("still answered after %d packets at 1/s", i)
 	}
-	if v := m.Observe(a, int64(i)*sec+1, true, true); v != RateLimited {
+	if v := m.Observe(netip.AddrPortFrom(a, 123), 4, int64(i)*sec+1, true, true); v != RateLimited {
 		t.Fatalf("right after the KoD: %v, want limited (KoDs are paced)", v)
 	}
 	// ...and after a quiet minute the source is served again.
-	if v := m.Observe(a, 70*sec, true, true); v != RateOK {
+	if v := m.Observe(netip.AddrPortFrom(a, 123), 4, 70*sec, true, true); v != RateOK {
 		t.Fatalf("after a pause: %v", v)
 	}
 }
@@ -121,7 +121,7 @@ func TestMRUGlobalKoDBudget(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		for i := 0; i < 1000; i++ {
 			now := int64(round)*sec/10 + int64(i)*1000
-			if m.Observe(addrN(i), now, true, true) == RateKoD {
+			if m.Observe(netip.AddrPortFrom(addrN(i), 123), 4, now, true, true) == RateKoD {
 				kods++
 			}
 		}
@@ -134,7 +134,7 @@ func TestMRUGlobalKoDBudget(t *testing.T) {
 func TestMRUNoAllocs(t *testing.T) {
 	m := NewMRU(MRUOptions{Capacity: 64})
 	i := 0
-	if a := testing.AllocsPerRun(1000, func() { i++; m.Observe(addrN(i), int64(i), true, true) }); a != 0 {
+	if a := testing.AllocsPerRun(1000, func() { i++; m.Observe(netip.AddrPortFrom(addrN(i), 123), 4, int64(i), true, true) }); a != 0 {
 		t.Errorf("Observe allocates %.1f times", a)
 	}
 }
@@ -145,6 +145,6 @@ func BenchmarkMRUObserve(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		m.Observe(addrN(i&8191), int64(i)*1000, true, true)
+		m.Observe(netip.AddrPortFrom(addrN(i&8191), 123), 4, int64(i)*1000, true, true)
 	}
 }
