@@ -185,31 +185,35 @@ func (p *pipe) Send(to netip.AddrPort, b []byte) error {
 //
 // The discipline measures the frequency itself first (its regression,
 // writing the kernel's frequency register) and hands the offsets to the
-// kernel PLL once it is known, with ntpd's time constant (the poll
-// exponent with STA_NANO). Before, it handed every sample to the kernel at
-// time constant poll-4 from the start: converged in about a minute, but the
-// frequency followed each sample's noise (RMS 3.6 ppm at 0.2 ms, 18 ppm at
-// 1 ms).
+// kernel PLL once it is known (here after 2 minutes), with ntpd's time
+// constant (the poll exponent with STA_NANO), passing on only a sample that
+// is the best of the last eight. Over seeds 1-8 (go test -v prints this
+// seed's run): RMS frequency error from 120 s to 30 min 0.09-0.23 ppm at
+// 0.2 ms (worst 0.76 ppm), 0.42-0.80 ppm at 1 ms (worst 3.2 ppm, before the
+// hand-over; |offset| at most 0.6 ms). Before, the discipline handed every
+// sample to the kernel at time constant poll-4 from the start: it converged
+// in about a minute, but the frequency followed each sample's noise: RMS
+// 4.1-6.1 ppm at 0.2 ms (worst 13-26 ppm), 20-30 ppm at 1 ms (worst
+// 66-128 ppm, |offset| up to 5.9 ms) in the same runs.
 func TestKernelPLLSimulated(t *testing.T) {
 	for _, tc := range []struct {
 		jit      time.Duration
 		maxRMS   float64 // ppm, frequency error from 120 s on
 		maxWorst float64
 	}{
-		{200 * time.Microsecond, 0.5, 2},
-		{time.Millisecond, 3, 8},
+		{200 * time.Microsecond, 0.5, 1.5},
+		{time.Millisecond, 2, 5},
 	} {
 		t.Run(tc.jit.String(), func(t *testing.T) {
 			r := simulateKernelPLL(t, tc.jit, 1)
-			t.Logf("jitter %v: converged at %v; from 120 s to %v: worst |offset| %v, worst |frequency error| %.2f ppm, RMS %.2f ppm; %d steps",
-				tc.jit, r.converged, kernelSimSpan, r.worstOff.Round(time.Microsecond), r.worstF, r.rmsF, r.steps)
+			t.Logf("jitter %v: converged at %v; from 120 s to %v: worst |offset| %v, worst |frequency error| %.2f ppm, RMS %.2f ppm; %d steps; %s",
+				tc.jit, r.converged, kernelSimSpan, r.worstOff.Round(time.Microsecond), r.worstF, r.rmsF, r.steps, r.handover)
 			if r.worstOff > time.Millisecond || r.worstF > 10 {
 				t.Errorf("want |offset| < 1 ms and |frequency error| < 10 ppm from 120 s on")
 			}
 			if r.rmsF > tc.maxRMS || r.worstF > tc.maxWorst {
 				t.Errorf("frequency error from 120 s on: RMS %.2f ppm, worst %.2f ppm; want < %.1f and < %.1f", r.rmsF, r.worstF, tc.maxRMS, tc.maxWorst)
 			}
-			t.Log(r.handover)
 			if r.steps != 1 {
 				t.Errorf("%d steps, want 1 (the start-up step of the 0.3 s offset)", r.steps)
 			}
@@ -237,6 +241,7 @@ func simulateKernelPLL(t *testing.T, jit time.Duration, seed uint64) kernelSimRe
 	var r kernelSimResult
 	synctest.Test(t, func(t *testing.T) {
 		k := newSimKernel(300*time.Millisecond, 50)
+		start := time.Now()
 		var logs bytes.Buffer
 		d, err := discipline.New(discipline.Options{Adjuster: k, Kernel: true,
 			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
@@ -245,8 +250,12 @@ func simulateKernelPLL(t *testing.T, jit time.Duration, seed uint64) kernelSimRe
 		}
 		defer func() {
 			for _, l := range strings.Split(logs.String(), "\n") {
-				if strings.Contains(l, "kernel PLL") {
-					r.handover = l
+				if _, after, ok := strings.Cut(l, "msg=\"frequency measured: offsets go to the kernel PLL\" "); ok {
+					at, _, _ := strings.Cut(strings.TrimPrefix(l, "time="), " ")
+					if tm, err := time.Parse(time.RFC3339Nano, at); err == nil {
+						at = tm.Sub(start).Round(time.Second).String()
+					}
+					r.handover = "kernel PLL from " + at + ": " + after
 				}
 			}
 		}()

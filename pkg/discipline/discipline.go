@@ -52,8 +52,9 @@
 // offsets found at updates stay within the noise and shrinks when they
 // exceed twice the noise.
 //
-// With Kernel set the loop hands offsets to the kernel PLL instead
-// (clock.Linux.KernelPLL), as ntpd's "enable kernel" does.
+// With Kernel set (ntpd's "enable kernel") the loop measures the frequency
+// first, as above, and then hands the offsets to the kernel PLL
+// (clock.Linux.KernelPLL) with ntpd's time constant: see kernel.go.
 package discipline
 
 import (

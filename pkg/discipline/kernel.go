@@ -31,7 +31,11 @@ import (
 // MOD_FREQUENCY before it hands offsets to the kernel. The hand-over comes
 // when the regression alone (not a drift file) has kernelHandN points over
 // at least settleSpan and its frequency is good to kernelHandSigma, or
-// after kernelHandMax in any case.
+// after kernelHandMax in any case, and the remaining phase error is small
+// (kernelHandPhase; after 4 kernelHandMax, below the fast-slew threshold).
+// The pending adjtime slew is cancelled and the phase error the regression
+// finds now goes to the kernel with STA_PLL: the first ADJ_OFFSET after
+// STA_PLL is switched on moves only the phase (secs = 0).
 const (
 	kernelHandN     = settleN
 	kernelHandSigma = 0.5e-6 // s/s
@@ -45,11 +49,18 @@ const (
 // handOver reports whether the kernel PLL takes over now: the regression
 // fit (phase e now) measured the frequency well enough.
 func (d *Discipline) handOver(f fit, e float64) bool {
-	if d.kpll || f.n < kernelHandN || f.span < settleSpan || math.Abs(e) > kernelHandPhase {
+	if d.kpll || f.n < kernelHandN || f.span < settleSpan {
 		return false
 	}
-	now := d.adj.Now()
-	return d.fvar <= kernelHandSigma*kernelHandSigma || now.Sub(d.acqStart) >= kernelHandMax
+	age := d.adj.Now().Sub(d.acqStart)
+	lim := kernelHandPhase
+	if age >= 4*kernelHandMax {
+		lim = fastThreshold // a noisy network: the kernel PLL must come
+	}
+	if math.Abs(e) > lim {
+		return false
+	}
+	return d.fvar <= kernelHandSigma*kernelHandSigma || age >= kernelHandMax
 }
 
 // startKernelPLL ends the own loop's corrections (the frequency back at the
