@@ -70,8 +70,8 @@ const (
 	resNoMRUList  = 0x4000
 	resLimited    = 0x0040
 	resKoD        = 0x0800
-	mruEntryBound = 230  // octets an entry's items take at most
-	mruTailBound  = 80   // now= and last.newest=
+	mruEntryBound = 230 // octets an entry's items take at most
+	mruTailBound  = 80  // now= and last.newest=
 )
 
 func classicResBits(f ntpconf.RestrictFlags) uint32 {
