@@ -687,7 +687,9 @@ func (d *Discipline) step(now time.Time, theta time.Duration, keep bool) (Result
 	d.state.Poll = d.o.MinPoll
 	d.count = 0
 	if d.kpll {
-		// the kernel's remaining phase error predates the step
+		// the kernel's remaining phase error predates the step, and so do
+		// the errors of the samples that filtered what reaches the kernel
+		d.kerrs = d.kerrs[:0]
 		if err := d.kernelPLL(0); err != nil {
 			return Result{}, err
 		}
