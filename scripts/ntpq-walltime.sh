@@ -43,34 +43,31 @@ setpriv --inh-caps=-sys_time --bounding-set=-sys_time -- "$SECD" -n -c "$tmp/ntp
 dpid=$!
 sleep 3
 
-# median NAME CMD...: the median wall time of RUNS runs, in microseconds
-# (EPOCHREALTIME: no extra process is timed).
-median() {
-	local name=$1
-	shift
-	local ts=()
-	for _ in $(seq "$RUNS"); do
-		local t0=${EPOCHREALTIME/./}
-		"$@" >/dev/null 2>&1 || true
-		local t1=${EPOCHREALTIME/./}
-		ts+=($((t1 - t0)))
-	done
-	local m
-	m=$(printf '%s\n' "${ts[@]}" | sort -n | sed -n "$(((RUNS + 1) / 2))p")
-	printf '%s\t%s\n' "$name" "$m"
+# Rounds interleave the commands, so that load from elsewhere on the machine
+# falls on all of them alike; each run is timed with EPOCHREALTIME (no extra
+# process is timed) and the median per command is reported.
+names=("/bin/true" "empty Go program" "ntpkit version" "ntpkit query -p" "classic ntpq -p" "NTPsec ntpq -p")
+run() {
+	case $1 in
+	0) /bin/true ;;
+	1) "$tmp/hello/hello" ;;
+	2) "$NTPKIT" version ;;
+	3) "$NTPKIT" query -p 127.0.0.1 ;;
+	4) LD_LIBRARY_PATH="$CLASSIC_LIB" "$CLASSIC" -p 127.0.0.1 ;;
+	5) "$SECQ" -p 127.0.0.1 ;;
+	esac
 }
-
-{
-	median "/bin/true" /bin/true
-	median "empty Go program" "$tmp/hello/hello"
-	median "ntpkit version" "$NTPKIT" version
-	median "ntpkit query -p" "$NTPKIT" query -p 127.0.0.1
-	(
-		export LD_LIBRARY_PATH="$CLASSIC_LIB"
-		median "classic ntpq -p" "$CLASSIC" -p 127.0.0.1
-	)
-	median "NTPsec ntpq -p" "$SECQ" -p 127.0.0.1
-} >"$tmp/times"
+for _ in $(seq "$RUNS"); do
+	for i in "${!names[@]}"; do
+		t0=${EPOCHREALTIME/./}
+		run "$i" >/dev/null 2>&1 || true
+		t1=${EPOCHREALTIME/./}
+		echo "$((t1 - t0))" >>"$tmp/t$i"
+	done
+done
+for i in "${!names[@]}"; do
+	printf '%s\t%s\n' "${names[$i]}" "$(sort -n "$tmp/t$i" | sed -n "$(((RUNS + 1) / 2))p")"
+done >"$tmp/times"
 
 awk -F'\t' -v runs="$RUNS" '
 	{ name[NR] = $1; us[NR] = $2; if ($1 == "ntpkit query -p") k = $2 }
