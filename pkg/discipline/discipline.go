@@ -234,6 +234,7 @@ type Discipline struct {
 	kpll       bool
 	acqStart   time.Time       // start of the frequency measurement (kernel mode)
 	kerrs      []time.Duration // the last samples' errors (kernel mode)
+	klast      time.Time       // when the kernel got its last offset
 	freqKnown  bool
 	settled    bool
 	points     []point
@@ -462,7 +463,7 @@ func (d *Discipline) Update(s Sample) (Result, error) {
 	d.spikeN = 0
 
 	if d.kpll {
-		return d.kernelUpdate(th, s.Error)
+		return d.kernelUpdate(now, th, s.Error)
 	}
 
 	errS := d.addPoint(now, th, s.Error)

@@ -193,7 +193,8 @@ func (k *kernelSim) KernelPLL(off time.Duration, tc int) error {
 // register) without touching the kernel PLL; once the regression has it
 // (at most 120 s), the offsets go to the kernel PLL with time constant the
 // poll exponent (STA_NANO: ntpd's), and only a sample that is the best of
-// the last eight; a step afterwards clears the kernel's pending phase.
+// the last eight (or when the kernel's last offset is nearly 2048 s old);
+// a step afterwards clears the kernel's pending phase.
 func TestKernelMode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		if _, err := New(Options{Adjuster: clock.NewSim(clock.System{}, clock.SimOptions{}), Kernel: true}); err == nil {
@@ -243,6 +244,12 @@ func TestKernelMode(t *testing.T) {
 		if r, _ := d.Update(Sample{Offset: 30 * time.Microsecond, Error: 10 * time.Microsecond}); r.Action != Kernel || len(k.offsets) != 2 || k.offsets[1] != 30*time.Microsecond || k.tcs[1] != 4 {
 			t.Errorf("the best sample: %v, kernel got %v, %v", r.Action, k.offsets, k.tcs)
 		}
+		// a worse sample still reaches the kernel when the last offset it
+		// got is so old that the next would bring its FLL in (2048 s)
+		time.Sleep(2040 * time.Second)
+		if r, _ := d.Update(Sample{Offset: 40 * time.Microsecond, Error: time.Millisecond}); r.Action != Kernel || len(k.offsets) != 3 || k.offsets[2] != 40*time.Microsecond {
+			t.Errorf("after 2040 s: %v, kernel got %v", r.Action, k.offsets)
+		}
 		// a step in normal operation (after the stepout) clears the kernel's phase
 		for i := 0; i < 60; i++ {
 			time.Sleep(16 * time.Second)
@@ -250,7 +257,7 @@ func TestKernelMode(t *testing.T) {
 				break
 			}
 		}
-		if n := len(k.offsets); n != 3 || k.offsets[2] != 0 || !d.KernelPLLOn() {
+		if n := len(k.offsets); n != 4 || k.offsets[3] != 0 || !d.KernelPLLOn() {
 			t.Errorf("after a step: kernel PLL calls %v, kernel PLL on %v; want a last 0", k.offsets, d.KernelPLLOn())
 		}
 	})

@@ -78,7 +78,8 @@ func (d *Discipline) startKernelPLL(now time.Time, th, e float64, errD time.Dura
 	}
 	d.kpll = true
 	d.kerrs = d.kerrs[:0]
-	d.kernelFresh(errD)
+	d.kernelFresh(now, errD)
+	d.klast = now
 	d.log.Info("frequency measured: offsets go to the kernel PLL",
 		"frequency_ppm", d.base*1e6, "sigma_ppm", math.Sqrt(d.fvar)*1e6, "time_constant", d.state.Poll)
 	if err := d.kernelPLL(e); err != nil {
@@ -106,8 +107,8 @@ func (d *Discipline) kernelPLL(x float64) error {
 // goes to the kernel; the loop keeps the jitter (RMS of the offsets, as
 // ntpd's clock jitter) against which the poll interval adapts, and with it
 // the kernel's time constant.
-func (d *Discipline) kernelUpdate(th float64, errD time.Duration) (Result, error) {
-	if !d.kernelFresh(errD) {
+func (d *Discipline) kernelUpdate(now time.Time, th float64, errD time.Duration) (Result, error) {
+	if !d.kernelFresh(now, errD) {
 		return Result{Action: Kernel, Offset: ntp.DurationFromSeconds(th)}, nil
 	}
 	if err := d.kernelPLL(th); err != nil {
@@ -124,19 +125,37 @@ func (d *Discipline) kernelUpdate(th float64, errD time.Duration) (Result, error
 // only the lowest-delay of its eight samples, and only when it is new.
 const kernelFilterN = 8
 
+// kernelMaxGap bounds the time between two offsets handed to the kernel:
+// beyond 2048 s (MAXSEC) the kernel adds its FLL term to the PLL's.
+const kernelMaxGap = 2048 * time.Second
+
 // kernelFresh records a sample's expected error and reports whether the
 // sample is to reach the kernel: whether its error is the lowest of the
-// last kernelFilterN (an unknown error counts as the lowest).
-func (d *Discipline) kernelFresh(errD time.Duration) bool {
-	best := true
-	for _, e := range d.kerrs {
-		if e < errD {
-			best = false
+// last kernelFilterN (an unknown error counts as the lowest), or the
+// previous offset the kernel got is so old that waiting for the next
+// sample would bring the kernel's FLL in. (Beyond eight polls the kernel
+// counts no more time since the previous offset, so a long run of worse
+// samples costs gain; forcing one through then was measured to cost more,
+// its noise included.)
+func (d *Discipline) kernelFresh(now time.Time, errD time.Duration) bool {
+	best := errD <= 0
+	if !best {
+		best = true
+		for _, e := range d.kerrs {
+			if e < errD {
+				best = false
+			}
 		}
 	}
 	d.kerrs = append(d.kerrs, errD)
 	if len(d.kerrs) > kernelFilterN-1 {
 		d.kerrs = d.kerrs[len(d.kerrs)-(kernelFilterN-1):]
 	}
-	return best || errD <= 0
+	poll := time.Duration(math.Exp2(float64(d.state.Poll))) * time.Second
+	since := now.Sub(d.klast)
+	if best || since+poll > kernelMaxGap {
+		d.klast = now
+		return true
+	}
+	return false
 }
