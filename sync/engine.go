@@ -765,22 +765,34 @@ func (e *Engine) startTrack(now time.Time) {
 	if !sel.OK() {
 		return
 	}
-	off, errc := e.updateOffset(sel, idx, now)
-	res, err := e.d.Update(discipline.Sample{Time: now, Offset: off, Mark: e.d.Mark(), Jitter: sel.Jitter, Error: errc})
-	if err != nil {
-		var pe *discipline.PanicError
-		if errors.As(err, &pe) {
-			e.sysEvent(7)
-			e.fatal = err
-			return
-		}
-		e.log.Error("cannot adjust the clock", "err", err)
+	res, ok := e.discipline(sel, idx, now)
+	if !ok {
 		return
 	}
 	if res.Action == discipline.Stepped {
 		e.sysEvent(12)
 		e.afterStep()
 	}
+}
+
+// discipline hands the selection's combined offset to the clock
+// discipline. It reports false when the update failed: a panic (too large
+// an offset) ends the engine through e.fatal; any other error (the clock
+// refused, no permission say) is logged and the engine goes on measuring.
+func (e *Engine) discipline(sel Selection, idx []*assoc, now time.Time) (discipline.Result, bool) {
+	off, errc := e.updateOffset(sel, idx, now)
+	res, err := e.d.Update(discipline.Sample{Time: now, Offset: off, Mark: e.d.Mark(), Jitter: sel.Jitter, Error: errc})
+	if err == nil {
+		return res, true
+	}
+	var pe *discipline.PanicError
+	if errors.As(err, &pe) {
+		e.sysEvent(7)
+		e.fatal = err
+	} else {
+		e.log.Error("cannot adjust the clock", "err", err)
+	}
+	return res, false
 }
 
 // ---------------------------------------------------------------- selection
@@ -885,19 +897,12 @@ func (e *Engine) clockUpdate(sp *assoc, sel Selection, idx []*assoc, now time.Ti
 			e.publish(now)
 			return
 		}
-		off, errc := e.updateOffset(sel, idx, now)
 		e.loopOn = true
-		res, err := e.d.Update(discipline.Sample{Time: now, Offset: off, Mark: e.d.Mark(), Jitter: sel.Jitter, Error: errc})
-		if err != nil {
-			var pe *discipline.PanicError
-			if errors.As(err, &pe) {
-				e.sysEvent(7)
-				e.fatal = err
-				return
+		res, ok := e.discipline(sel, idx, now)
+		if !ok {
+			if e.fatal == nil {
+				e.publish(now) // go on measuring
 			}
-			// the clock refused (no permission, say): report, go on measuring
-			e.log.Error("cannot adjust the clock", "err", err)
-			e.publish(now)
 			return
 		}
 		switch res.Action {
