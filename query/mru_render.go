@@ -65,6 +65,15 @@ func classicAddrLess(x, y netip.AddrPort) bool {
 	return x.Port() < y.Port()
 }
 
+// mruAvgInt is an entry's average interval between packets, in seconds (the
+// avgint column and sort key of both front ends).
+func mruAvgInt(e *mode6.MRUEntry) float64 {
+	if e.Count == 0 {
+		return 0
+	}
+	return tsDiff(e.Last, e.First) / float64(e.Count)
+}
+
 // MRUOrder returns the entries in display order for the selected front end
 // and sort key ("" or "lstint": most recently seen first).
 func MRUOrder(l *MRUList, style Style, key string) []mode6.MRUEntry {
@@ -74,20 +83,14 @@ func MRUOrder(l *MRUList, style Style, key string) []mode6.MRUEntry {
 		// ntpq-sec sorts the list (oldest first) with a key chosen so that
 		// printing it backwards gives the wanted order.
 		copy(out, l.Entries)
-		avg := func(e *mode6.MRUEntry) float64 {
-			if e.Count == 0 {
-				return 0
-			}
-			return tsDiff(e.Last, e.First) / float64(e.Count)
-		}
 		var less func(a, b *mode6.MRUEntry) bool
 		switch key {
 		case "-lstint":
 			less = func(a, b *mode6.MRUEntry) bool { return ntpFloat(a.Last) > ntpFloat(b.Last) }
 		case "avgint":
-			less = func(a, b *mode6.MRUEntry) bool { return avg(a) > avg(b) }
+			less = func(a, b *mode6.MRUEntry) bool { return mruAvgInt(a) > mruAvgInt(b) }
 		case "-avgint":
-			less = func(a, b *mode6.MRUEntry) bool { return avg(a) < avg(b) }
+			less = func(a, b *mode6.MRUEntry) bool { return mruAvgInt(a) < mruAvgInt(b) }
 		case "addr", "-addr":
 			less = func(a, b *mode6.MRUEntry) bool {
 				return bytes.Compare(mruAddrKey(a.Addr.Addr()), mruAddrKey(b.Addr.Addr())) < 0
@@ -119,20 +122,14 @@ func MRUOrder(l *MRUList, style Style, key string) []mode6.MRUEntry {
 	// observed for count).
 	copy(out, l.Entries)
 	reverseMRU(out)
-	avg := func(e *mode6.MRUEntry) float64 {
-		if e.Count == 0 {
-			return 0
-		}
-		return tsDiff(e.Last, e.First) / float64(e.Count)
-	}
 	var less func(a, b *mode6.MRUEntry) bool
 	switch key {
 	case "-lstint":
 		less = func(a, b *mode6.MRUEntry) bool { return a.Last < b.Last }
 	case "avgint":
-		less = func(a, b *mode6.MRUEntry) bool { return avg(a) < avg(b) }
+		less = func(a, b *mode6.MRUEntry) bool { return mruAvgInt(a) < mruAvgInt(b) }
 	case "-avgint":
-		less = func(a, b *mode6.MRUEntry) bool { return avg(a) > avg(b) }
+		less = func(a, b *mode6.MRUEntry) bool { return mruAvgInt(a) > mruAvgInt(b) }
 	case "addr":
 		less = func(a, b *mode6.MRUEntry) bool { return classicAddrLess(a.Addr, b.Addr) }
 	case "-addr":
