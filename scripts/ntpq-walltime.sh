@@ -43,31 +43,63 @@ setpriv --inh-caps=-sys_time --bounding-set=-sys_time -- "$SECD" -n -c "$tmp/ntp
 dpid=$!
 sleep 3
 
-# Rounds interleave the commands, so that load from elsewhere on the machine
-# falls on all of them alike; each run is timed with EPOCHREALTIME (no extra
-# process is timed) and the median per command is reported.
-names=("/bin/true" "empty Go program" "ntpkit version" "ntpkit query -p" "classic ntpq -p" "NTPsec ntpq -p")
-run() {
-	case $1 in
-	0) /bin/true ;;
-	1) "$tmp/hello/hello" ;;
-	2) "$NTPKIT" version ;;
-	3) "$NTPKIT" query -p 127.0.0.1 ;;
-	4) LD_LIBRARY_PATH="$CLASSIC_LIB" "$CLASSIC" -p 127.0.0.1 ;;
-	5) "$SECQ" -p 127.0.0.1 ;;
-	esac
+# The timer is a small Go program: it starts each command with vfork-style
+# process creation, so less of its own cost lands in the numbers than with a
+# bash loop. Rounds interleave the commands, so that load from elsewhere on
+# the machine falls on all of them alike; the median per command is reported.
+mkdir -p "$tmp/timer"
+cat >"$tmp/timer/main.go" <<'GO'
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// usage: timer RUNS < lines of "name|ENV=v ...|argv ..."
+func main() {
+	runs, _ := strconv.Atoi(os.Args[1])
+	type cmd struct {
+		name      string
+		env, argv []string
+		ts        []time.Duration
+	}
+	var cmds []*cmd
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "|")
+		cmds = append(cmds, &cmd{name: f[0], env: strings.Fields(f[1]), argv: strings.Fields(f[2])})
+	}
+	for range runs {
+		for _, c := range cmds {
+			x := exec.Command(c.argv[0], c.argv[1:]...)
+			x.Env = append(os.Environ(), c.env...)
+			t0 := time.Now()
+			_ = x.Run()
+			c.ts = append(c.ts, time.Since(t0))
+		}
+	}
+	for _, c := range cmds {
+		slices.Sort(c.ts)
+		fmt.Printf("%s\t%d\n", c.name, c.ts[len(c.ts)/2].Microseconds())
+	}
 }
-for _ in $(seq "$RUNS"); do
-	for i in "${!names[@]}"; do
-		t0=${EPOCHREALTIME/./}
-		run "$i" >/dev/null 2>&1 || true
-		t1=${EPOCHREALTIME/./}
-		echo "$((t1 - t0))" >>"$tmp/t$i"
-	done
-done
-for i in "${!names[@]}"; do
-	printf '%s\t%s\n' "${names[$i]}" "$(sort -n "$tmp/t$i" | sed -n "$(((RUNS + 1) / 2))p")"
-done >"$tmp/times"
+GO
+(cd "$tmp/timer" && printf 'module timer\n\ngo 1.22\n' >go.mod && CGO_ENABLED=0 go build -o timer .)
+"$tmp/timer/timer" "$RUNS" >"$tmp/times" <<EOF
+/bin/true||/bin/true
+empty Go program||$tmp/hello/hello
+ntpkit version||$NTPKIT version
+ntpkit query -p||$NTPKIT query -p 127.0.0.1
+classic ntpq -p|LD_LIBRARY_PATH=$CLASSIC_LIB|$CLASSIC -p 127.0.0.1
+NTPsec ntpq -p||$SECQ -p 127.0.0.1
+EOF
 
 awk -F'\t' -v runs="$RUNS" '
 	{ name[NR] = $1; us[NR] = $2; if ($1 == "ntpkit query -p") k = $2 }
