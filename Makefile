@@ -50,10 +50,11 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 ## bench: ntpkit's daemon against chronyd and NTPsec ntpd, side by side in a
-## private network namespace; writes docs/performance.md (needs root and the
+## private network namespace; writes the raw report to docs/bench-report.md
+## (docs/performance.md keeps the measured runs and their analysis; needs root and the
 ## reference tools from shared/compat/refsetup/install.sh)
 bench: build
-	$(GO) run ./internal/benchcmp -ntpkit $(BIN)/ntpkit -rounds 3 -out docs/performance.md
+	$(GO) run ./internal/benchcmp -ntpkit $(BIN)/ntpkit -rounds 3 -out docs/bench-report.md
 
 ## demo: build, start the daemon with its built-in configuration in a private
 ## network namespace, and show ntpq, ntpstat and ntpdate against it

@@ -514,21 +514,27 @@ func ntpqTimes(bin, dir string) []ntpqTime {
 		{"classic ntpq -p", []string{*classicQ, "-p", "127.0.0.1"}, []string{"LD_LIBRARY_PATH=/opt/classic/usr/lib/x86_64-linux-gnu"}},
 		{"NTPsec ntpq -p", []string{*secQ, "-p", "127.0.0.1"}, nil},
 	}
-	var out []ntpqTime
-	for _, t := range tools {
-		var ds []time.Duration
-		var lastErr string
-		for i := 0; i < 11; i++ {
+	// Rounds interleave the front ends, so that load from elsewhere falls
+	// on all of them alike (scripts/ntpq-walltime.sh does the same, with
+	// the start-up floors beside them).
+	const runs = 31
+	ds := make([][]time.Duration, len(tools))
+	lastErr := make([]string, len(tools))
+	for range runs {
+		for i, t := range tools {
 			c := exec.Command(t.argv[0], t.argv[1:]...)
 			c.Env = append(os.Environ(), t.env...)
 			t0 := time.Now()
 			if err := c.Run(); err != nil {
-				lastErr = err.Error()
+				lastErr[i] = err.Error()
 			}
-			ds = append(ds, time.Since(t0))
+			ds[i] = append(ds[i], time.Since(t0))
 		}
-		slices.Sort(ds)
-		out = append(out, ntpqTime{name: t.name, median: ds[len(ds)/2], err: lastErr})
+	}
+	var out []ntpqTime
+	for i, t := range tools {
+		slices.Sort(ds[i])
+		out = append(out, ntpqTime{name: t.name, median: ds[i][len(ds[i])/2], err: lastErr[i]})
 	}
 	return out
 }
@@ -629,7 +635,7 @@ func render(servers []server, res map[string][]metrics, qt []ntpqTime, load0, lo
 	if len(qt) == 0 {
 		return b.String()
 	}
-	fmt.Fprintf(&b, "\n## `ntpq -p` wall time against a local NTPsec ntpd (median of 11)\n\n| front end | wall time | ratio to ntpkit |\n|---|---|---|\n")
+	fmt.Fprintf(&b, "\n## `ntpq -p` wall time against a local NTPsec ntpd (median of 31, interleaved)\n\n| front end | wall time | ratio to ntpkit |\n|---|---|---|\n")
 	var base time.Duration
 	for _, q := range qt {
 		if strings.HasPrefix(q.name, "ntpkit") {
