@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -73,28 +72,18 @@ var secParamOK = map[string]bool{"mincount": true, "mindrop": true, "minscore": 
 	"kod": true, "limited": true, "maxlstint": true, "minlstint": true, "laddr": true, "recent": true,
 	"sort": true, "frags": true, "limit": true}
 
-// secValue converts a value as ntpq-sec does (int(v, 0), else float, else
-// the string without surrounding quotes) and formats it back ("%s").
+// secValue converts a value as ntpq-sec does (Python's int(v, 0), else
+// float, else the string without surrounding quotes: pyParse) and formats
+// it back (str()); the number for resall/resany and whether it is an int.
 func secValue(v string) (string, int64, bool) {
-	if n, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 0, 64); err == nil && !strings.HasPrefix(v, "_") {
-		return strconv.FormatInt(n, 10), n, true
+	p := pyParse(v)
+	switch {
+	case p.kind == pyInt && p.big == nil:
+		return p.String(), p.i, true
+	case p.kind == pyFloat:
+		return p.String(), int64(p.f), false
 	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-		return pyFloatRepr(f), int64(f), false
-	}
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		v = v[1 : len(v)-1]
-	}
-	return v, 0, false
-}
-
-// pyFloatRepr is Python's str(float) for ordinary values (1.5, 2.0).
-func pyFloatRepr(f float64) string {
-	s := strconv.FormatFloat(f, 'g', -1, 64)
-	if !strings.ContainsAny(s, ".eIN") {
-		s += ".0"
-	}
-	return s
+	return p.String(), 0, false
 }
 
 func parseSecMRUArgs(args []string) (MRUArgs, error) {

@@ -212,6 +212,14 @@ func SecAssociations(w io.Writer, rows []AssocRow) {
 
 // pyRepr formats a float like Python's repr().
 func pyRepr(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	}
 	if f == 0 {
 		if math.Signbit(f) {
 			return "-0.0"

@@ -1,6 +1,9 @@
 package query
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 // Python's str() of the values NTPsec's ntpq parses (checked with
 // python3: repr(float), int(s, 0), round()).
@@ -12,7 +15,7 @@ func TestPyFloatRepr(t *testing.T) {
 		{0, "0.0"}, {1, "1.0"}, {94, "94.0"}, {0.001, "0.001"}, {1e-06, "1e-06"}, {0.0001, "0.0001"},
 		{-12.345678, "-12.345678"}, {16000, "16000.0"}, {1e15, "1000000000000000.0"}, {1e16, "1e+16"},
 		{1.5e16, "1.5e+16"}, {123456789.125, "123456789.125"}, {2.5e-05, "2.5e-05"},
-		{0.1, "0.1"}, {1.0 / 3, "0.3333333333333333"},
+		{0.1, "0.1"}, {1.0 / 3, "0.3333333333333333"}, {math.Inf(1), "inf"}, {math.Inf(-1), "-inf"}, {math.NaN(), "nan"},
 	} {
 		if got := pyRepr(c.f); got != c.want {
 			t.Errorf("repr(%v) = %q, want %q", c.f, got, c.want)
@@ -87,6 +90,19 @@ func TestStatsCommandsRegistered(t *testing.T) {
 		}
 		if got != c.want {
 			t.Errorf("%q runs %q, want %q", c.typed, got, c.want)
+		}
+	}
+}
+
+// ntpq-sec's mrulist arguments go through the same conversion (values
+// checked with python3: int(s, 0), else float(s), then str()).
+func TestSecMRUValue(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"1e6", "1000000.0"}, {"010", "10.0"}, {"inf", "inf"}, {"0x10", "16"}, {"1.5", "1.5"},
+		{`"abc"`, "abc"}, {"1_000", "1000"},
+	} {
+		if got, _, _ := secValue(c.in); got != c.want {
+			t.Errorf("secValue(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
