@@ -67,10 +67,15 @@ func ParseMRUArgs(args []string, style Style) (MRUArgs, error) {
 	return a, nil
 }
 
-// secParamOK lists the names ntpq-sec accepts.
-var secParamOK = map[string]bool{"mincount": true, "mindrop": true, "minscore": true, "resall": true, "resany": true,
-	"kod": true, "limited": true, "maxlstint": true, "minlstint": true, "laddr": true, "recent": true,
-	"sort": true, "frags": true, "limit": true}
+// secParamOK reports whether ntpq-sec accepts the parameter name.
+func secParamOK(name string) bool {
+	switch name {
+	case "mincount", "mindrop", "minscore", "resall", "resany", "kod", "limited", "maxlstint",
+		"minlstint", "laddr", "recent", "sort", "frags", "limit":
+		return true
+	}
+	return false
+}
 
 // secValue converts a value as ntpq-sec does (Python's int(v, 0), else
 // float, else the string without surrounding quotes: pyParse) and formats
@@ -111,7 +116,7 @@ func parseSecMRUArgs(args []string) (MRUArgs, error) {
 	resany, haveResany := int64(0), false
 	var kept []kv
 	for _, v := range vars {
-		if !secParamOK[v.name] {
+		if !secParamOK(v.name) {
 			tag, num, ok := strings.Cut(v.name, ".")
 			n, err := strconv.Atoi(num)
 			if !ok || (tag != "addr" && tag != "last") || err != nil || n < 0 || n > 15 || strconv.Itoa(n) != num {

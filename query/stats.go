@@ -42,9 +42,11 @@ type statsCmd struct {
 	name string
 	help string
 	peer bool // pstats: variables of one association
-	// classic: request and display order, labels with their padding
-	// (classic prints label and value with no separator).
+	// classic: request and display order and labels; classic prints
+	// each label left-aligned in classicWidth columns and the value with
+	// no separator.
 	classic       []statVar
+	classicWidth  int
 	classicHeader bool // "associd=N status=..." line first
 	// sec: NTPsec's request and display order; legends as NTPsec pads them.
 	sec       []statVar
@@ -54,35 +56,25 @@ type statsCmd struct {
 	sec2 []statVar
 }
 
-func pad(label string, width int) string {
-	return fmt.Sprintf("%-*s", width, label)
-}
-
-func classicTable(width int, kinds map[string]statKind, pairs ...string) []statVar {
-	out := make([]statVar, 0, len(pairs)/2)
-	for i := 0; i+1 < len(pairs); i += 2 {
-		v := statVar{name: pairs[i], kind: kinds[pairs[i]]}
-		if pairs[i+1] != "" {
-			v.label = pad(pairs[i+1], width)
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
-var classicKinds = map[string]statKind{
-	"kstflags": statStr, "srcadr": statAddr, "srcport": statPort, "dstadr": statAddr, "dstport": statPort,
-}
-
 // statsCmds are the commands, in the order of the command table.
 var statsCmds = []*statsCmd{
 	{
 		name: "sysstats", help: "display system uptime and packet counts",
-		classic: classicTable(24, classicKinds,
-			"ss_uptime", "uptime:", "ss_reset", "sysstats reset:", "ss_received", "packets received:",
-			"ss_thisver", "current version:", "ss_oldver", "older version:", "ss_badformat", "bad length or format:",
-			"ss_badauth", "authentication failed:", "ss_declined", "declined:", "ss_restricted", "restricted:",
-			"ss_limited", "rate limited:", "ss_kodsent", "KoD responses:", "ss_processed", "processed for time:"),
+		classicWidth: 24,
+		classic: []statVar{
+			{"ss_uptime", "uptime:", statInt},
+			{"ss_reset", "sysstats reset:", statInt},
+			{"ss_received", "packets received:", statInt},
+			{"ss_thisver", "current version:", statInt},
+			{"ss_oldver", "older version:", statInt},
+			{"ss_badformat", "bad length or format:", statInt},
+			{"ss_badauth", "authentication failed:", statInt},
+			{"ss_declined", "declined:", statInt},
+			{"ss_restricted", "restricted:", statInt},
+			{"ss_limited", "rate limited:", statInt},
+			{"ss_kodsent", "KoD responses:", statInt},
+			{"ss_processed", "processed for time:", statInt},
+		},
 		sec: []statVar{
 			{"ss_uptime", "uptime:               ", statUptime},
 			{"ss_numctlreq", "control requests:     ", statInt},
@@ -107,13 +99,25 @@ var statsCmds = []*statsCmd{
 	},
 	{
 		name: "kerninfo", help: "display kernel loop and PPS statistics",
-		classic: classicTable(23, classicKinds,
-			"koffset", "pll offset:", "kfreq", "pll frequency:", "kmaxerr", "maximum error:",
-			"kesterr", "estimated error:", "kstflags", "kernel status:", "ktimeconst", "pll time constant:",
-			"kprecis", "precision:", "kfreqtol", "frequency tolerance:", "kppsfreq", "pps frequency:",
-			"kppsstab", "pps stability:", "kppsjitter", "pps jitter:", "kppscalibdur", "calibration interval",
-			"kppscalibs", "calibration cycles:", "kppsjitexc", "jitter exceeded:", "kppsstbexc", "stability exceeded:",
-			"kppscaliberrs", "calibration errors:"),
+		classicWidth: 23,
+		classic: []statVar{
+			{"koffset", "pll offset:", statInt},
+			{"kfreq", "pll frequency:", statInt},
+			{"kmaxerr", "maximum error:", statInt},
+			{"kesterr", "estimated error:", statInt},
+			{"kstflags", "kernel status:", statStr},
+			{"ktimeconst", "pll time constant:", statInt},
+			{"kprecis", "precision:", statInt},
+			{"kfreqtol", "frequency tolerance:", statInt},
+			{"kppsfreq", "pps frequency:", statInt},
+			{"kppsstab", "pps stability:", statInt},
+			{"kppsjitter", "pps jitter:", statInt},
+			{"kppscalibdur", "calibration interval", statInt},
+			{"kppscalibs", "calibration cycles:", statInt},
+			{"kppsjitexc", "jitter exceeded:", statInt},
+			{"kppsstbexc", "stability exceeded:", statInt},
+			{"kppscaliberrs", "calibration errors:", statInt},
+		},
 		classicHeader: true,
 		sec: []statVar{
 			{"koffset", "pll offset:          ", statInt},
@@ -137,11 +141,21 @@ var statsCmds = []*statsCmd{
 	},
 	{
 		name: "iostats", help: "display network input and output counters",
-		classic: classicTable(24, classicKinds,
-			"iostats_reset", "time since reset:", "total_rbuf", "receive buffers:", "free_rbuf", "free receive buffers:",
-			"used_rbuf", "used receive buffers:", "rbuf_lowater", "low water refills:", "io_dropped", "dropped packets:",
-			"io_ignored", "ignored packets:", "io_received", "received packets:", "io_sent", "packets sent:",
-			"io_sendfailed", "packet send failures:", "io_wakeups", "input wakeups:", "io_goodwakeups", "useful input wakeups:"),
+		classicWidth: 24,
+		classic: []statVar{
+			{"iostats_reset", "time since reset:", statInt},
+			{"total_rbuf", "receive buffers:", statInt},
+			{"free_rbuf", "free receive buffers:", statInt},
+			{"used_rbuf", "used receive buffers:", statInt},
+			{"rbuf_lowater", "low water refills:", statInt},
+			{"io_dropped", "dropped packets:", statInt},
+			{"io_ignored", "ignored packets:", statInt},
+			{"io_received", "received packets:", statInt},
+			{"io_sent", "packets sent:", statInt},
+			{"io_sendfailed", "packet send failures:", statInt},
+			{"io_wakeups", "input wakeups:", statInt},
+			{"io_goodwakeups", "useful input wakeups:", statInt},
+		},
 		sec: []statVar{
 			{"iostats_reset", "time since reset:     ", statUptime},
 			{"total_rbuf", "receive buffers:      ", statInt},
@@ -159,10 +173,17 @@ var statsCmds = []*statsCmd{
 	},
 	{
 		name: "monstats", help: "display monitor (mrulist) counters and limits",
-		classic: classicTable(22, classicKinds,
-			"mru_enabled", "enabled:", "mru_depth", "addresses:", "mru_deepest", "peak addresses:",
-			"mru_maxdepth", "maximum addresses:", "mru_mindepth", "reclaim above count:", "mru_maxage", "reclaim older than:",
-			"mru_mem", "kilobytes:", "mru_maxmem", "maximum kilobytes:"),
+		classicWidth: 22,
+		classic: []statVar{
+			{"mru_enabled", "enabled:", statInt},
+			{"mru_depth", "addresses:", statInt},
+			{"mru_deepest", "peak addresses:", statInt},
+			{"mru_maxdepth", "maximum addresses:", statInt},
+			{"mru_mindepth", "reclaim above count:", statInt},
+			{"mru_maxage", "reclaim older than:", statInt},
+			{"mru_mem", "kilobytes:", statInt},
+			{"mru_maxmem", "maximum kilobytes:", statInt},
+		},
 		sec: []statVar{
 			{"mru_enabled", "enabled:              ", statInt},
 			{"mru_hashslots", "hash slots in use:    ", statInt},
@@ -184,10 +205,18 @@ var statsCmds = []*statsCmd{
 	},
 	{
 		name: "authinfo", help: "display symmetric authentication counters",
-		classic: classicTable(19, classicKinds,
-			"authreset", "time since reset:", "authkeys", "stored keys:", "authfreek", "free keys:",
-			"authklookups", "key lookups:", "authknotfound", "keys not found:", "authkuncached", "uncached keys:",
-			"authkexpired", "expired keys:", "authencrypts", "encryptions:", "authdecrypts", "decryptions:"),
+		classicWidth: 19,
+		classic: []statVar{
+			{"authreset", "time since reset:", statInt},
+			{"authkeys", "stored keys:", statInt},
+			{"authfreek", "free keys:", statInt},
+			{"authklookups", "key lookups:", statInt},
+			{"authknotfound", "keys not found:", statInt},
+			{"authkuncached", "uncached keys:", statInt},
+			{"authkexpired", "expired keys:", statInt},
+			{"authencrypts", "encryptions:", statInt},
+			{"authdecrypts", "decryptions:", statInt},
+		},
 		sec: []statVar{
 			{"authreset", "time since reset:    ", statUptime},
 			{"authkeys", "stored keys:         ", statInt},
@@ -208,8 +237,12 @@ var statsCmds = []*statsCmd{
 	},
 	{
 		name: "timerstats", help: "display interval timer counters",
-		classic: classicTable(21, classicKinds,
-			"timerstats_reset", "time since reset:", "timer_overruns", "timer overruns:", "timer_xmts", "calls to transmit:"),
+		classicWidth: 21,
+		classic: []statVar{
+			{"timerstats_reset", "time since reset:", statInt},
+			{"timer_overruns", "timer overruns:", statInt},
+			{"timer_xmts", "calls to transmit:", statInt},
+		},
 		sec: []statVar{
 			{"timerstats_reset", "time since reset:  ", statUptime},
 			{"timer_overruns", "timer overruns:    ", statInt},
@@ -218,12 +251,24 @@ var statsCmds = []*statsCmd{
 	},
 	{
 		name: "pstats", help: "show statistics for a peer", peer: true,
-		classic: classicTable(23, classicKinds,
-			"srcadr", "remote host:", "srcport", "", "dstadr", "local address:", "dstport", "",
-			"timerec", "time last received:", "timer", "time until next send:", "timereach", "reachability change:",
-			"sent", "packets sent:", "received", "packets received:", "badauth", "bad authentication:",
-			"bogusorg", "bogus origin:", "oldpkt", "duplicate:", "seldisp", "bad dispersion:",
-			"selbroken", "bad reference time:", "candidate", "candidate order:"),
+		classicWidth: 23,
+		classic: []statVar{
+			{"srcadr", "remote host:", statAddr},
+			{"srcport", "", statPort},
+			{"dstadr", "local address:", statAddr},
+			{"dstport", "", statPort},
+			{"timerec", "time last received:", statInt},
+			{"timer", "time until next send:", statInt},
+			{"timereach", "reachability change:", statInt},
+			{"sent", "packets sent:", statInt},
+			{"received", "packets received:", statInt},
+			{"badauth", "bad authentication:", statInt},
+			{"bogusorg", "bogus origin:", statInt},
+			{"oldpkt", "duplicate:", statInt},
+			{"seldisp", "bad dispersion:", statInt},
+			{"selbroken", "bad reference time:", statInt},
+			{"candidate", "candidate order:", statInt},
+		},
 		classicHeader: true,
 		sec: []statVar{
 			{"srcadr", "remote host:          ", statAddr},
@@ -506,9 +551,7 @@ func ClassicStats(cmd string, assoc uint16, sv *StatsValues, o RenderOptions) st
 				continue
 			}
 		}
-		b.WriteString(v.label)
-		b.WriteString(val)
-		b.WriteByte('\n')
+		fmt.Fprintf(&b, "%-*s%s\n", sc.classicWidth, v.label, val)
 	}
 	return b.String()
 }
@@ -618,7 +661,7 @@ func (in *Interp) secCollect(ctx context.Context, b *strings.Builder, sc *statsC
 				// -u: the value text as sent, with a unit for the
 				// millisecond variables (NTPsec's unitifyvar)
 				s = strings.TrimSpace(raw)
-				if secMSVars[v.name] {
+				if secMSVar(v.name) {
 					s = secUnitify(s)
 				}
 			}
@@ -628,9 +671,15 @@ func (in *Interp) secCollect(ctx context.Context, b *strings.Builder, sc *statsC
 	return true
 }
 
-// secMSVars are the statistics variables NTPsec's -u shows with a unit
+// secMSVar reports whether NTPsec's -u shows the statistics variable with a unit
 // (its list of millisecond variables).
-var secMSVars = map[string]bool{"koffset": true, "kmaxerr": true, "kesterr": true, "kprecis": true, "kppsjitter": true}
+func secMSVar(name string) bool {
+	switch name {
+	case "koffset", "kmaxerr", "kesterr", "kprecis", "kppsjitter":
+		return true
+	}
+	return false
+}
 
 // secCollect2 is NTPsec ntpq's collect_display2 (the second part of
 // sysstats): every variable and its "_r" twin side by side, with rates.
