@@ -208,22 +208,25 @@ func (h *hotConn) recv(fd uintptr) bool {
 
 // serveReady is the loop's RawConn.Read callback: it receives and answers
 // batches until the socket is empty, and returns false to park in the
-// runtime poller, or true on a receive error (in h.rerr).
+// runtime poller, or true on a receive error (in h.rerr) or after
+// hotMaxBatches batches without a pause.
 //
 // After a batch that emptied the socket (fewer datagrams than asked for) it
 // parks without the recvmmsg that would only say EAGAIN: the poller is
 // edge-triggered and the readiness it records is only reset when a Read
 // call starts, so a datagram that arrived since the batch makes the wait
-// return at once. (That is why the whole loop runs in one Read call.)
+// return at once. (That is why the loop runs in one Read call while it can.)
+//
+// The bound matters under a flood that never lets the socket empty: the
+// Read call holds the descriptor, so closing the socket (shutdown) waits
+// for the callback to return.
 func (h *hotConn) serveReady(fd uintptr) bool {
-	for {
+	for range hotMaxBatches {
 		if h.drained {
 			h.drained = false
-			h.beforeWait()
 			return false
 		}
 		if !h.recv(fd) {
-			h.beforeWait()
 			return false
 		}
 		if h.rerr != 0 {
@@ -234,21 +237,23 @@ func (h *hotConn) serveReady(fd uintptr) bool {
 		}
 		h.drained = h.rn < hotBatch
 		if h.g != nil {
+			// The steering decision runs after every batch, not only
+			// before parking: under overload the first socket never
+			// parks, and that is when the group must spread.
 			t0 := time.Now()
 			h.handleBatch()
 			h.g.busy[h.idx].Add(int64(time.Since(t0)))
+			h.g.account(h.idx, h.c)
 		} else {
 			h.handleBatch()
 		}
 	}
+	return true
 }
 
-// beforeWait runs before the loop parks: the steering decision.
-func (h *hotConn) beforeWait() {
-	if h.g != nil {
-		h.g.account(h.idx, h.c)
-	}
-}
+// hotMaxBatches is the most batches one Read call of the loop answers
+// before it returns (see serveReady).
+const hotMaxBatches = 256
 
 // sendBatch is the RawConn.Write callback: the queued replies [sdone,
 // slimit), one reply with sendto, more with sendmmsg. The transmit
@@ -466,7 +471,7 @@ func (d *Daemon) serveHot(ctx context.Context, c *net.UDPConn, local netip.AddrP
 }
 
 func (h *hotConn) loop(ctx context.Context, local netip.AddrPort) {
-	for {
+	for ctx.Err() == nil {
 		h.drained = false // a Read call starts with a recvmmsg
 		if err := h.rc.Read(h.serveFn); err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
