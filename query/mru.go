@@ -276,13 +276,37 @@ func (s *Session) FetchMRU(ctx context.Context, f MRUFetch) (*MRUList, error) {
 		limit = min(3*mode6.MaxFrags, mode6.MRUMaxLimit)
 	}
 	rowLimit := mode6.MRUMaxLimit
-	pos := map[netip.AddrPort]int{} // index into l.Entries
+	pos := map[netip.AddrPort]int{} // index into l.Entries of the live copy
+	// An entry sent again is appended and its older copy marked dead;
+	// dead copies are dropped in one pass when they are half of the list
+	// (and on return), so updates cost O(1) amortized, not a shift of
+	// the list each.
+	var dead []bool // parallel to l.Entries
+	ndead := 0
+	compact := func() {
+		if ndead == 0 {
+			return
+		}
+		n := 0
+		for i, e := range l.Entries {
+			if !dead[i] {
+				l.Entries[n] = e
+				pos[e.Addr] = n
+				n++
+			}
+		}
+		l.Entries, dead, ndead = l.Entries[:n], dead[:n], 0
+		clear(dead)
+	}
+	defer compact()
 	restarts, idle := 0, 0
 	var buf []byte
 	resume := func() []mode6.MRUResume {
 		var r []mode6.MRUResume
 		for i := len(l.Entries) - 1; i >= 0 && len(r) < mode6.MRUMaxResume; i-- {
-			r = append(r, mode6.MRUResume{Addr: l.Entries[i].Addr, Last: l.Entries[i].Last})
+			if !dead[i] {
+				r = append(r, mode6.MRUResume{Addr: l.Entries[i].Addr, Last: l.Entries[i].Last})
+			}
 		}
 		return r
 	}
@@ -353,17 +377,19 @@ func (s *Session) FetchMRU(ctx context.Context, f MRUFetch) (*MRUList, error) {
 				if e.Last < l.Entries[i].Last {
 					continue
 				}
-				copy(l.Entries[i:], l.Entries[i+1:])
-				l.Entries = l.Entries[:len(l.Entries)-1]
-				for j := i; j < len(l.Entries); j++ {
-					pos[l.Entries[j].Addr] = j
-				}
+				dead[i] = true
+				ndead++
+				delete(pos, e.Addr)
 			}
-			if len(l.Entries) >= maxEnt {
+			if len(l.Entries)-ndead >= maxEnt {
 				continue
 			}
 			pos[e.Addr] = len(l.Entries)
 			l.Entries = append(l.Entries, e)
+			dead = append(dead, false)
+		}
+		if ndead > len(l.Entries)/2 {
+			compact()
 		}
 		if resp.Complete || resp.HasNow {
 			l.Complete = true
