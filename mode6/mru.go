@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -163,12 +164,8 @@ func ParseMRUResponse(data []byte) (MRUResponse, error) {
 			return r, fmt.Errorf("%w: entry %d lacks addr or last", ErrMRUSyntax, r.Entries[i].Index)
 		}
 	}
-	// Insertion sort by index (answers arrive sorted already).
-	for i := 1; i < len(r.Entries); i++ {
-		for j := i; j > 0 && r.Entries[j].Index < r.Entries[j-1].Index; j-- {
-			r.Entries[j], r.Entries[j-1] = r.Entries[j-1], r.Entries[j]
-		}
-	}
+	// Answers arrive sorted already; a hostile one costs n log n, not n².
+	slices.SortFunc(r.Entries, func(a, b MRUEntry) int { return a.Index - b.Index })
 	return r, nil
 }
 
