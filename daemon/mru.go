@@ -316,13 +316,9 @@ type MRUEntry struct {
 // for the packet path.
 func (m *MRU) Entries() []MRUEntry {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]MRUEntry, 0, m.n)
-	for i := m.head; i >= 0; i = m.ents[i].next {
-		e := &m.ents[i]
-		out = append(out, e.export())
-	}
-	return out
+	n := m.n
+	m.mu.Unlock()
+	return m.AppendEntries(make([]MRUEntry, 0, n))
 }
 
 func (e *mruEntry) export() MRUEntry {
