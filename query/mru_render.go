@@ -170,10 +170,7 @@ func RenderMRUClassic(w io.Writer, l *MRUList, key string, o RenderOptions) {
 		// Both rounded to the nearest second: lstint in 32.32 fixed point
 		// (now - last + 0.5), avgint as a double.
 		lstint := int32((int64(l.Now-e.Last) + 0x80000000) >> 32)
-		var avgint int64
-		if e.Count > 0 {
-			avgint = int64(tsDiff(e.Last, e.First)/float64(e.Count) + 0.5)
-		}
+		avgint := int64(mruAvgInt(&e) + 0.5)
 		r := byte('.')
 		switch {
 		case e.RS&classicResKoD != 0:
@@ -313,15 +310,13 @@ func MRUJSON(l *MRUList, key string, o RenderOptions) JSONMRU {
 			Addr:        e.Addr.Addr().Unmap().String(),
 			Port:        e.Addr.Port(),
 			LastSeconds: round6(tsDiff(l.Now, e.Last)),
+			AvgSeconds:  round6(mruAvgInt(&e)),
 			Count:       e.Count,
 			Restrict:    "0x" + strconv.FormatUint(uint64(e.RS), 16),
 			Mode:        e.Mode(),
 			Version:     e.Version(),
 			First:       tsText(e.First),
 			Last:        tsText(e.Last),
-		}
-		if e.Count > 0 {
-			je.AvgSeconds = round6(tsDiff(e.Last, e.First) / float64(e.Count))
 		}
 		if e.HasScore {
 			s := e.Score

@@ -177,13 +177,6 @@ func (v pyValue) String() string {
 	return "None"
 }
 
-func pad2(n int) string {
-	if n < 10 {
-		return "0" + strconv.Itoa(n)
-	}
-	return strconv.Itoa(n)
-}
-
 // periodize is NTPsec's uptime display: the seconds rounded (half to
 // even) as "[ND ]HH:MM:SS", and the rounded number for rates; "???" and
 // None when the value is not a number.
