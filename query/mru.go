@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ntpkit/ntpkit/mode6"
+	"github.com/ntpkit/ntpkit/pkg/ntp"
 )
 
 // mrulist: the MRU (most recently used) source list of a daemon, read with
@@ -298,7 +299,12 @@ func (s *Session) FetchMRU(ctx context.Context, f MRUFetch) (*MRUList, error) {
 		l.Entries, dead, ndead = l.Entries[:n], dead[:n], 0
 		clear(dead)
 	}
-	defer compact()
+	defer func() {
+		compact()
+		if !l.Complete {
+			l.Now = uint64(ntp.TimestampFromTime(now()))
+		}
+	}()
 	restarts, idle := 0, 0
 	var buf []byte
 	resume := func() []mode6.MRUResume {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"syscall"
-
-	"github.com/ntpkit/ntpkit/pkg/ntp"
 )
 
 // mruMaxArgs is how many arguments ntpq-classic's mrulist takes.
@@ -78,9 +76,6 @@ func (in *Interp) cmdMRUList(ctx context.Context, name string, args []string) {
 		} else {
 			fmt.Fprintf(errw, "***%v\n", err)
 		}
-	}
-	if !l.Complete {
-		l.Now = uint64(ntp.TimestampFromTime(in.cfg.Clock.Now()))
 	}
 	o := in.renderOpts()
 	if !in.cfg.Numeric {
