@@ -246,7 +246,8 @@ func (s *Session) fetchNonce(ctx context.Context) (string, error) {
 // after them, until an answer ends with now=/last.newest=. A daemon that no
 // longer has any of the named entries answers UNKNOWNVAR and the
 // collection restarts (at most 8 times); BADVALUE turns frags= into
-// limit= and then lowers the limit; a lost answer halves the request.
+// limit= and then lowers the limit; a lost answer halves the request (9
+// in a row end the collection).
 // Every loop is bounded (MaxRequests). On error the entries collected so
 // far are returned with it.
 func (s *Session) FetchMRU(ctx context.Context, f MRUFetch) (*MRUList, error) {
@@ -305,7 +306,7 @@ func (s *Session) FetchMRU(ctx context.Context, f MRUFetch) (*MRUList, error) {
 			l.Now = uint64(ntp.TimestampFromTime(now()))
 		}
 	}()
-	restarts, idle := 0, 0
+	restarts, idle, lost := 0, 0, 0
 	var buf []byte
 	resume := func() []mode6.MRUResume {
 		var r []mode6.MRUResume
@@ -350,6 +351,12 @@ func (s *Session) FetchMRU(ctx context.Context, f MRUFetch) (*MRUList, error) {
 			}
 			continue
 		case errors.As(err, &te) && !te.Nothing:
+			// Each costs a fragment timeout: give up after 8 in a row
+			// (the request is at its smallest after 4).
+			lost++
+			if lost > 8 {
+				return l, err
+			}
 			if useFrags {
 				frags = max(2, frags/2)
 			} else {
@@ -359,6 +366,7 @@ func (s *Session) FetchMRU(ctx context.Context, f MRUFetch) (*MRUList, error) {
 		default:
 			return l, err
 		}
+		lost = 0
 		resp, perr := mode6.ParseMRUResponse(r.Data)
 		if resp.Nonce != "" {
 			nonce, nonceAt = resp.Nonce, now()

@@ -2,6 +2,7 @@ package query_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -15,7 +16,9 @@ import (
 // mruRepeatServer answers REQ_NONCE and READ_MRU: each of the first rounds
 // answers lists the same addresses again (newer last= each time), the
 // answer after them closes the list with now=.
-func mruRepeatServer(t *testing.T, addrs, rounds int) string {
+// With partial set, it sends only the first fragment of each READ_MRU
+// answer (a lost rest).
+func mruRepeatServer(t *testing.T, addrs, rounds int, partial bool) string {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -53,7 +56,12 @@ func mruRepeatServer(t *testing.T, addrs, rounds int) string {
 			default:
 				continue
 			}
+			sent := 0
 			_ = mode6.EachFragment(out, mode6.ReplyHeader(req, 0, 0), []byte(data.String()), func(p []byte) error {
+				if partial && req.Op == mode6.OpReadMRU && sent > 0 {
+					return nil
+				}
+				sent++
 				_, err := c.WriteToUDP(p, from)
 				return err
 			})
@@ -67,7 +75,7 @@ func mruRepeatServer(t *testing.T, addrs, rounds int) string {
 // at its newest place, and every resend counts as an update.
 func TestFetchMRURepeatedSources(t *testing.T) {
 	const addrs, rounds = 100, 20
-	to := mruRepeatServer(t, addrs, rounds)
+	to := mruRepeatServer(t, addrs, rounds, false)
 	ctx := context.Background()
 	s, err := query.Dial(ctx, "udp", to, query.ClientOptions{FirstTimeout: 2 * time.Second, FragTimeout: 2 * time.Second})
 	if err != nil {
@@ -86,5 +94,26 @@ func TestFetchMRURepeatedSources(t *testing.T) {
 		if l.Entries[i].Last <= l.Entries[i-1].Last {
 			t.Fatalf("entry %d not newer than the one before", i)
 		}
+	}
+}
+
+// A daemon whose answers always lose their rest: the collection ends after
+// a bounded number of requests with the timeout, not after MaxRequests
+// fragment timeouts.
+func TestFetchMRULostAnswers(t *testing.T) {
+	to := mruRepeatServer(t, 100, 1000, true)
+	ctx := context.Background()
+	s, err := query.Dial(ctx, "udp", to, query.ClientOptions{FirstTimeout: time.Second, FragTimeout: 20 * time.Millisecond, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := s.FetchMRU(ctx, query.MRUFetch{Args: query.MRUArgs{Frags: mode6.MaxFrags}, Now: func() time.Time { return time.Unix(0, 0) }})
+	var te *query.TimeoutError
+	if !errors.As(err, &te) || te.Nothing {
+		t.Fatalf("err = %v, want a timeout with incomplete data", err)
+	}
+	if l.Requests > 9 {
+		t.Errorf("%d requests sent, want at most 9", l.Requests)
 	}
 }
