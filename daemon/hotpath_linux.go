@@ -359,10 +359,8 @@ func (h *hotConn) flush() {
 	}
 	n := h.sn
 	if n > hotSmallBatch {
-		// Under load: one system call for up to hotChunk replies.
-		for i := 0; i < n; i += hotChunk {
-			h.sendRange(i, min(n, i+hotChunk))
-		}
+		// Under load: one system call for all (h.sn <= hotBatch).
+		h.sendRange(0, n)
 	} else {
 		// Every reply stamped right before its own send, so that no reply
 		// waits for the kernel to process the ones before.
@@ -379,9 +377,6 @@ func (h *hotConn) flush() {
 // saves a system call per reply, the most expensive part of a reply after
 // the kernel's own work (on a virtual machine especially).
 const hotSmallBatch = hotBatch / 2
-
-// hotChunk is the largest number of replies sent with one sendmmsg.
-const hotChunk = hotBatch
 
 // stamp writes tx into the transmit timestamp of queued reply i when it is
 // an unauthenticated mode 4 reply (a MAC covers the timestamp of an
