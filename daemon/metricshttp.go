@@ -115,14 +115,26 @@ func serveMetrics(ctx context.Context, ln net.Listener, body func(io.Writer), lo
 	slots := make(chan struct{}, metricsMaxConns)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				log.Error("metrics server", "err", err)
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			// A failed accept (out of descriptors, say) is passing: wait
+			// and retry, as net/http does, rather than end the endpoint
+			// for the daemon's lifetime.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			log.Error("metrics server: accept", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			continue
 		}
+		backoff = 0
 		select {
 		case slots <- struct{}{}:
 		default:

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -139,4 +140,47 @@ func FuzzMetricsRequest(f *testing.F) {
 			t.Fatalf("response to %q unparsable: %v", in, err)
 		}
 	})
+}
+
+// failOnce is a listener whose first Accept fails as when the process is
+// out of descriptors.
+type failOnce struct {
+	net.Listener
+	failed bool
+}
+
+func (l *failOnce) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	return l.Listener.Accept()
+}
+
+// A failed accept does not end the endpoint: the next scrape is answered.
+func TestServeMetricsAcceptErrorRetried(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		serveMetrics(ctx, &failOnce{Listener: ln}, func(w io.Writer) { io.WriteString(w, "ntpkit_up 1\n") }, slog.New(slog.DiscardHandler))
+		close(done)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	cl := &http.Client{Timeout: 10 * time.Second}
+	resp, err := cl.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "ntpkit_up 1\n" {
+		t.Fatalf("scrape after a failed accept: %d %q", resp.StatusCode, b)
+	}
 }
