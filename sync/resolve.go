@@ -126,7 +126,7 @@ func (e *Engine) moveAssoc(a *assoc, to netip.AddrPort) {
 	a.sel = SelReject
 	a.falseCount = 0
 	a.newSample = false
-	a.xmt, a.org, a.rec, a.lastXmt = 0, 0, 0, 0
+	a.xmt, a.org, a.rec, a.lastXmt, a.sentXmt, a.recTime = 0, 0, 0, 0, 0, 0
 	a.recent = slices.Delete(a.recent, 0, len(a.recent))
 	a.leap, a.stratum, a.precision = ntp.LeapAlarm, ntp.MaxStratum, 0
 	a.rootDelay, a.rootDisp = 0, 0
