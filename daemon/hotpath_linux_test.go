@@ -63,6 +63,39 @@ func hotConf(t testing.TB, text string) *ntpconf.Config {
 	return cfg
 }
 
+// hotDaemon builds (does not start) a daemon on conf and opens one
+// loopback serving socket for the hot-path loop; both are closed when the
+// test ends.
+func hotDaemon(tb testing.TB, conf string) (*Daemon, *net.UDPConn) {
+	tb.Helper()
+	d, err := New(Options{
+		Config: hotConf(tb, conf),
+		Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	conns, err := listenGroup(netip.MustParseAddrPort("127.0.0.1:0"), 1, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conns[0].Close() })
+	return d, conns[0]
+}
+
+// hotConnFor is hotDaemon's socket wrapped for the loop body.
+func hotConnFor(tb testing.TB, conf string) (*Daemon, *hotConn) {
+	tb.Helper()
+	d, c := hotDaemon(tb, conf)
+	h, err := newHotConn(d, c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d, h
+}
+
 func hotRequest(xmt uint64) []byte {
 	b := make([]byte, 48)
 	b[0] = 4<<3 | 3
@@ -177,28 +210,12 @@ func TestHotPathSequentialClient(t *testing.T) {
 // is the batch's plus j times the kernel time per datagram, so that each
 // carries the time it leaves rather than the time the batch started.
 func TestHotPathLargeBatchStamps(t *testing.T) {
-	d, err := New(Options{
-		Config: hotConf(t, "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nrestrict default\n"),
-		Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	conns, err := listenGroup(netip.MustParseAddrPort("127.0.0.1:0"), 1, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conns[0].Close()
-	h, err := newHotConn(d, conns[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, h := hotConnFor(t, "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nrestrict default\n")
 	const n = hotSmallBatch + 8
 	cls := make([]*net.UDPConn, n)
+	var err error
 	for i := range cls {
-		if cls[i], err = net.DialUDP("udp4", nil, conns[0].LocalAddr().(*net.UDPAddr)); err != nil {
+		if cls[i], err = net.DialUDP("udp4", nil, h.c.LocalAddr().(*net.UDPAddr)); err != nil {
 			t.Fatal(err)
 		}
 		defer cls[i].Close()
@@ -388,27 +405,11 @@ func TestPutSockaddr(t *testing.T) {
 func BenchmarkHotPathLoop(b *testing.B) {
 	for _, bs := range []int{1, 16} {
 		b.Run(map[int]string{1: "batch1", 16: "batch16"}[bs], func(b *testing.B) {
-			d, err := New(Options{
-				Config: hotConf(b, "server 127.127.1.0\nrestrict default\nenable monitor\n"),
-				Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer d.Close()
-			conns, err := listenGroup(netip.MustParseAddrPort("127.0.0.1:0"), 1, true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conns[0].Close()
-			h, err := newHotConn(d, conns[0])
-			if err != nil {
-				b.Fatal(err)
-			}
+			_, h := hotConnFor(b, "server 127.127.1.0\nrestrict default\nenable monitor\n")
 			cls := make([]*net.UDPConn, 16)
+			var err error
 			for i := range cls {
-				cls[i], err = net.DialUDP("udp4", nil, conns[0].LocalAddr().(*net.UDPAddr))
+				cls[i], err = net.DialUDP("udp4", nil, h.c.LocalAddr().(*net.UDPAddr))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -456,33 +457,22 @@ func BenchmarkTxStampAge(b *testing.B) {
 }
 
 func benchTxStampAge(b *testing.B, hot bool, burst int) {
-	d, err := New(Options{
-		Config: hotConf(b, "server 127.127.1.0\nrestrict default\n"),
-		Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
-	conns, err := listenGroup(netip.MustParseAddrPort("127.0.0.1:0"), 1, true)
-	if err != nil {
-		b.Fatal(err)
-	}
+	d, conn := hotDaemon(b, "server 127.127.1.0\nrestrict default\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if hot {
-			d.serveHot(ctx, conns[0], netip.AddrPort{})
+			d.serveHot(ctx, conn, netip.AddrPort{})
 		} else {
-			d.serve(ctx, conns[0], netip.AddrPort{})
+			d.serve(ctx, conn, netip.AddrPort{})
 		}
 	}()
-	defer func() { cancel(); conns[0].Close(); <-done }()
+	defer func() { cancel(); conn.Close(); <-done }()
 	cls := make([]*net.UDPConn, burst)
+	var err error
 	for i := range cls {
-		cls[i], err = net.DialUDP("udp4", nil, conns[0].LocalAddr().(*net.UDPAddr))
+		cls[i], err = net.DialUDP("udp4", nil, conn.LocalAddr().(*net.UDPAddr))
 		if err != nil {
 			b.Fatal(err)
 		}
