@@ -134,42 +134,24 @@ func (f *mruFixture) responses(t *testing.T) []mode6.MRUResponse {
 // replayServer answers the i-th request with the recorded datagrams of the
 // i-th exchange and records the requests it got.
 type replayServer struct {
-	c    *net.UDPConn
-	mu   sync.Mutex
-	got  [][]byte
-	wg   sync.WaitGroup
-	exch []mruExchange
+	*scriptServer
+	mu  sync.Mutex
+	got [][]byte
 }
 
 func newReplayServer(t *testing.T, exch []mruExchange) *replayServer {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &replayServer{c: c, exch: exch}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := c.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			i := len(s.got)
-			s.got = append(s.got, append([]byte(nil), buf[:n]...))
-			s.mu.Unlock()
-			if i < len(s.exch) {
-				for _, p := range s.exch[i].replies {
-					_, _ = c.WriteToUDP(p, from)
-				}
-			}
+	r := &replayServer{}
+	r.scriptServer = newScriptServer(t, func(i int, req []byte) [][]byte {
+		r.mu.Lock()
+		r.got = append(r.got, req)
+		r.mu.Unlock()
+		if i < len(exch) {
+			return exch[i].replies
 		}
-	}()
-	t.Cleanup(func() { c.Close(); s.wg.Wait() })
-	return s
+		return nil
+	})
+	return r
 }
 
 func (s *replayServer) requests() [][]byte {
