@@ -13,7 +13,29 @@ import (
 	"github.com/ntpkit/ntpkit/query"
 )
 
-var update = flag.Bool("update", false, "rewrite the JSON golden files in testdata/json")
+var update = flag.Bool("update", false, "rewrite the JSON golden files (ntpkit's own output: testdata/json, testdata/stats/json, testdata/mru/*.jsonl)")
+
+// checkJSONGolden compares got with the golden file at path (rewriting it
+// first under -update). These goldens are ntpkit's own documents; the goldens
+// of the real tools' text output are never rewritten.
+func checkJSONGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
 
 // The --json output is ntpkit's own format (docs/json.md); its golden
 // files are regenerated with go test -run JSON -update.
@@ -47,19 +69,7 @@ func TestJSONGolden(t *testing.T) {
 					t.Errorf("line %d is not a JSON document: %s", i+1, line)
 				}
 			}
-			path := filepath.Join("testdata", "json", c.name+".jsonl")
-			if *update {
-				if err := os.WriteFile(path, stdout.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if stdout.String() != string(want) {
-				t.Errorf("got:\n%s\nwant:\n%s", stdout.String(), want)
-			}
+			checkJSONGolden(t, filepath.Join("testdata", "json", c.name+".jsonl"), stdout.Bytes())
 		})
 	}
 }

@@ -375,19 +375,7 @@ func TestMRUJSON(t *testing.T) {
 			if stderr.Len() != 0 {
 				t.Errorf("stderr %q", stderr.String())
 			}
-			path := "testdata/mru/" + name + ".jsonl"
-			if *update {
-				if err := os.WriteFile(path, stdout.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if stdout.String() != string(want) {
-				t.Errorf("got\n%s\nwant\n%s", stdout.String(), want)
-			}
+			checkJSONGolden(t, "testdata/mru/"+name+".jsonl", stdout.Bytes())
 			var doc query.JSONMRU
 			if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil || doc.View != "mrulist" || len(doc.Entries) == 0 || !doc.Complete {
 				t.Errorf("document %+v: %v", doc, err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,20 +52,7 @@ func TestStatsJSON(t *testing.T) {
 					t.Errorf("line %d is not a JSON document: %s", i+1, line)
 				}
 			}
-			path := filepath.Join(statsDir, "json", c.name+".jsonl")
-			if *update {
-				os.MkdirAll(filepath.Dir(path), 0o755)
-				if err := os.WriteFile(path, stdout.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if stdout.String() != string(want) {
-				t.Errorf("got:\n%s\nwant:\n%s", stdout.String(), want)
-			}
+			checkJSONGolden(t, filepath.Join(statsDir, "json", c.name+".jsonl"), stdout.Bytes())
 		})
 	}
 }
