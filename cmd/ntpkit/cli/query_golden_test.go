@@ -26,7 +26,14 @@ var (
 
 func fixtureDeps(t *testing.T, scenario string) (queryDeps, *ntpqtest.Fixture) {
 	t.Helper()
-	fx, err := ntpqtest.StartFixture(queryScenarioDir, scenario)
+	return fixtureDepsIn(t, queryScenarioDir, scenario)
+}
+
+// fixtureDepsIn starts a recorded daemon of dir's scenarios and returns the
+// query dependencies that reach it.
+func fixtureDepsIn(t *testing.T, dir, scenario string) (queryDeps, *ntpqtest.Fixture) {
+	t.Helper()
+	fx, err := ntpqtest.StartFixture(dir, scenario)
 	if err != nil {
 		t.Fatal(err)
 	}

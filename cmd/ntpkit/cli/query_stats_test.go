@@ -4,10 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/ntpkit/ntpkit/pkg/clock"
-	"github.com/ntpkit/ntpkit/query"
 	"github.com/ntpkit/ntpkit/query/ntpqtest"
 )
 
@@ -27,16 +24,7 @@ func TestQueryStatsGoldenCLI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fx, err := ntpqtest.StartFixture(dir, c.Scenario)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(fx.Close)
-			deps := queryDeps{
-				Dialer: fx.Dialer, Resolver: query.StaticResolver(fx.Names), Clock: clock.Fixed(fx.Now),
-				Location: time.UTC, FirstTimeout: 2 * time.Second, FragTimeout: 2 * time.Second,
-				IsTerminal: func(any) bool { return false },
-			}
+			deps, _ := fixtureDepsIn(t, dir, c.Scenario)
 			r := runCmd(t, buildQuery, deps, append([]string{"ntpq"}, c.Args...), "")
 			if r.stdout != g.Stdout || r.stderr != g.Stderr || r.code != 0 {
 				t.Errorf("got exit %d stdout:\n%s\nstderr %q\nwant stdout:\n%s\nstderr %q", r.code, r.stdout, r.stderr, g.Stdout, g.Stderr)
@@ -48,13 +36,7 @@ func TestQueryStatsGoldenCLI(t *testing.T) {
 // The commands also work from the interactive prompt and --json.
 func TestQueryStatsInteractiveAndJSON(t *testing.T) {
 	dir := filepath.Join("..", "..", "..", "query", "testdata", "stats")
-	fx, err := ntpqtest.StartFixture(dir, "classicq-classicd.timerstats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fx.Close)
-	deps := queryDeps{Dialer: fx.Dialer, Clock: clock.Fixed(fx.Now), Location: time.UTC,
-		FirstTimeout: 2 * time.Second, FragTimeout: 2 * time.Second, IsTerminal: func(any) bool { return false }}
+	deps, _ := fixtureDepsIn(t, dir, "classicq-classicd.timerstats")
 	r := runCmd(t, buildQuery, deps, []string{"ntpq"}, "timerstats\nquit\n")
 	want := "time since reset:    167\ntimer overruns:      0\ncalls to transmit:   0\n"
 	if r.stdout != want || r.stderr != "" {
