@@ -203,8 +203,12 @@ func TestKernelDisciplineDaemon(t *testing.T) {
 		kf, _ = k.Sim.Frequency()
 	}
 	// (a frequency from replies a few seconds apart over the loopback of
-	// a loaded machine: only roughly the oscillator's -30 ppm)
-	if f := d.Engine().System().FrequencyPPM; math.Abs(f-kf) > 1e-6 || math.Abs(f+30) > 100 {
+	// a loaded machine: only roughly the oscillator's -30 ppm; with the
+	// qemu VM test running beside it, 0.2 ms of scheduling delay between
+	// two replies 2 s apart already reads 100 ppm, and one full-suite run
+	// saw +75.7 ppm. The point here is that mode 6 reports the kernel's
+	// register; TestKernelPLLSimulated measures the estimate's quality.)
+	if f := d.Engine().System().FrequencyPPM; math.Abs(f-kf) > 1e-6 || math.Abs(f+30) > 300 {
 		t.Errorf("system frequency %.3f ppm, want the kernel's register (%.3f), roughly -30", f, kf)
 	}
 	// mode 6: what ntpq -c rv shows (as leap=01, frequency=+12.500)
